@@ -1,0 +1,17 @@
+"""The package's exceptions: each message names the file at fault and the fix."""
+
+
+class SamtlError(Exception):
+    """Base class of every error samtl_lite raises on purpose."""
+
+
+class DataError(SamtlError, ValueError):
+    """An image, mask or folder that cannot be used as it is (taught in 01_defect_data)."""
+
+
+class DatasetNotFoundError(DataError, FileNotFoundError):
+    """A dataset is not where the loaders look; the message names the script that fetches it."""
+
+
+class DownloadError(SamtlError, RuntimeError):
+    """A download or archive that failed its checks (bad checksum, unsafe member)."""

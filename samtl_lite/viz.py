@@ -1,0 +1,72 @@
+"""Figures: images with their defect masks drawn on top, and galleries of samples.
+
+Taught in 01_defect_data. Masks are drawn as outlines (contours), not filled, so that the faint
+defect underneath stays visible: the point of the picture is to see how hard it is to spot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[C,H,W] or [H,W] tensor/array in [0,1] -> [H,W] or [H,W,3] array for `imshow`."""
+    arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if arr.ndim == 3:
+        arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+    return arr
+
+
+def overlay(
+    image: torch.Tensor | np.ndarray,
+    mask: torch.Tensor | np.ndarray | None = None,
+    pred: torch.Tensor | np.ndarray | None = None,
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+) -> plt.Axes:
+    """Show an image with the true mask outlined in green and a predicted mask in red
+    (taught in 01_defect_data)."""
+    ax = ax or plt.gca()
+    img = to_numpy_image(image)
+    ax.imshow(img, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    for m, colour in ((mask, "lime"), (pred, "red")):
+        if m is None:
+            continue
+        m2 = to_numpy_image(m) > 0.5
+        if m2.any():
+            ax.contour(m2.astype(float), levels=[0.5], colors=colour, linewidths=0.8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax
+
+
+def describe(meta: dict[str, Any]) -> str:
+    """A short caption from an item's meta: class, defect area and contrast when known."""
+    parts = [str(meta.get("defect_class", ""))]
+    if meta.get("area_fraction"):
+        parts.append(f"{100 * meta['area_fraction']:.2f}% area")
+    if meta.get("contrast"):
+        parts.append(f"{meta['contrast']:.1f}σ")
+    return "\n".join(p for p in parts if p)
+
+
+def show_gallery(
+    items: Sequence[dict[str, Any]], cols: int = 6, size: float = 2.0, outlines: bool = True
+) -> plt.Figure:
+    """A grid of item dicts with mask outlines and captions (taught in 01_defect_data)."""
+    rows = int(np.ceil(len(items) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.1), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, item in zip(axes.flat, items):
+        ax.axis("on")
+        overlay(item["image"], item["mask"] if outlines else None, ax=ax, title=describe(item["meta"]))
+    fig.tight_layout()
+    return fig
