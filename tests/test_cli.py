@@ -1,0 +1,50 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from samtl_lite.cli import main
+from samtl_lite.data import ImageMaskFolder, SyntheticDefects
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "samtl_lite.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "demo" in out.stdout and "data" in out.stdout
+
+
+def test_synth_writes_files_the_folder_loader_reads_back(tmp_path, capsys):
+    assert main(["data", "synth", "--out", str(tmp_path), "--n", "12", "--size", "40", "--seed", "3",
+                 "--defect-rate", "0.5"]) == 0
+    ds = ImageMaskFolder(tmp_path / "images", tmp_path / "masks")
+    original = SyntheticDefects(n=12, size=40, seed=3, defect_rate=0.5)
+    assert np.array_equal(ds.labels, original.labels)
+    for i in range(12):
+        assert np.array_equal(ds[i]["mask"].numpy(), original[i]["mask"].numpy())
+        assert np.abs(ds[i]["image"].numpy() - original[i]["image"].numpy()).max() <= 0.5 / 255 + 1e-6
+    rows = (tmp_path / "meta.csv").read_text().splitlines()
+    assert len(rows) == 13 and rows[0].startswith("file,label,name,defect_class,area_fraction")
+
+
+def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, monkeypatch):
+    main(["data", "synth", "--out", str(tmp_path), "--n", "8", "--size", "32"])
+    assert main(["data", "info", "folder", "--images", str(tmp_path / "images"),
+                 "--masks", str(tmp_path / "masks")]) == 0
+    assert "8 samples" in capsys.readouterr().out
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "nothing"))
+    assert main(["data", "info", "ksdd2"]) == 2
+    assert "get_ksdd2.py" in capsys.readouterr().err
+
+
+def test_demo_summarises_the_benchmark(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {summary[s]["n"] for s in summary} == {2000, 500, 1000}
+    assert 0.2 < summary["train"]["defect_rate"] < 0.3
+    assert (tmp_path / "gallery.png").stat().st_size > 10_000
+    assert "defect pixels: 1 in" in capsys.readouterr().out
+
+
+def test_bench_prints_rates(capsys):
+    assert main(["data", "bench", "--sizes", "32", "--n", "20"]) == 0
+    assert "images/s" in capsys.readouterr().out

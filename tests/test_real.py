@@ -1,0 +1,156 @@
+import numpy as np
+import pytest
+import torch
+from conftest import square_mask, write_gray
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from samtl_lite import DataError, DatasetNotFoundError
+from samtl_lite.data import (
+    DAGM,
+    ImageMaskFolder,
+    KolektorSDD,
+    KolektorSDD2,
+    MagneticTile,
+    data_dir,
+    split_by_class,
+)
+from samtl_lite.data.catalog import get_dataset
+from samtl_lite.data.real import MT_CLASSES
+
+
+def make_magnetic_tile(root, per_class=10, empty_uneven=1):
+    rng = np.random.default_rng(0)
+    for cls in MT_CLASSES:
+        for k in range(per_class):
+            h, w = 40 + k, 60 - k  # sizes vary, as in the real set
+            img = root / f"MT_{cls}" / "Imgs" / f"exp{k}_num_{k}.jpg"
+            write_gray(img, rng.integers(0, 255, (h, w)))
+            defect = cls != "Free" and not (cls == "Uneven" and k < empty_uneven)
+            mask = square_mask(h, w, (5, 5, 9, 12) if defect else None)
+            mask[5, 12] = 90  # anti-aliased edge below 128 -> background
+            write_gray(img.with_suffix(".png"), mask if defect else np.zeros((h, w)))
+    return root
+
+
+@pytest.mark.filterwarnings("ignore:Magnetic Tile")
+def test_magnetic_tile_layout_labels_split_and_warning(tmp_path):
+    root = make_magnetic_tile(tmp_path / "magnetic_tile")
+    with pytest.warns(UserWarning, match="1 samples .* empty mask.*exp0_num_0"):
+        full = MagneticTile(root)
+    assert len(full) == 60 and full.labels.sum() == 49  # 5 defect classes x 10, one empty Uneven
+    item = full[0]
+    assert item["meta"]["defect_class"] == "Blowhole" and item["label"] == 1.0
+    assert item["mask"].sum() == 4 * 7 and item["image"].shape == item["mask"].shape == (1, 40, 60)
+    assert item["meta"]["area_fraction"] == pytest.approx(28 / (40 * 60))
+    train, test = MagneticTile(root, split="train", size=32), MagneticTile(root, split="test", size=32)
+    assert (len(train), len(test)) == (42, 18)  # 7 + 3 per class
+    names = {s.image for s in train.samples}
+    assert names.isdisjoint({s.image for s in test.samples})
+    batch = next(iter(DataLoader(train, batch_size=6)))
+    assert batch["image"].shape == (6, 1, 32, 32) and batch["label"].shape == (6,)
+
+
+def test_split_by_class_is_stratified_seeded_and_complete():
+    classes = ["a"] * 10 + ["b"] * 20 + ["c"] * 3
+    parts = split_by_class(classes, test_fraction=0.3, val_fraction=0.1, seed=0)
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(33))
+    assert [sum(classes[i] == c for i in parts["test"]) for c in "abc"] == [3, 6, 1]
+    assert [sum(classes[i] == c for i in parts["val"]) for c in "abc"] == [1, 2, 0]
+    assert split_by_class(classes, 0.3, 0.1, seed=0) == parts
+    assert split_by_class(classes, 0.3, 0.1, seed=1)["test"] != parts["test"]
+
+
+def test_kolektorsdd2(tmp_path):
+    for i, defect in enumerate([True, False, False]):
+        img = tmp_path / "ksdd2" / "train" / f"{10000 + i}.png"
+        img.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((63, 23, 3), 120, np.uint8)).save(img)
+        write_gray(img.with_name(f"{img.stem}_GT.png"), square_mask(63, 23, (1, 1, 3, 3) if defect else None))
+    ds = KolektorSDD2(tmp_path / "ksdd2", split="train")
+    assert len(ds) == 3 and ds[0]["image"].shape == (3, 63, 23)
+    assert [float(ds[i]["label"]) for i in range(3)] == [1.0, 0.0, 0.0] == ds.labels.tolist()
+    with pytest.raises(DataError, match="no images"):
+        KolektorSDD2(tmp_path / "ksdd2", split="test")
+
+
+def test_dagm_missing_label_means_clean(tmp_path):
+    folder = tmp_path / "dagm" / "Class3" / "Train"
+    for name in ("0001", "0002", "0003"):
+        write_gray(folder / f"{name}.PNG", np.full((16, 16), 100))
+    write_gray(folder / "Label" / "0002_label.PNG", square_mask(16, 16, (4, 4, 8, 8)))
+    ds = DAGM(tmp_path / "dagm", cls=3, split="train")
+    assert ds.labels.tolist() == [0.0, 1.0, 0.0]
+    assert ds[1]["mask"].sum() == 16 and ds[1]["meta"]["defect_class"] == "Class3"
+    with pytest.raises(DatasetNotFoundError, match="Class4"):
+        DAGM(tmp_path / "dagm", cls=4)
+
+
+def test_kolektorsdd_parts(tmp_path):
+    for part, defect in (("kos01", True), ("kos02", False)):
+        for k in range(2):
+            img = write_gray(tmp_path / "ksdd" / part / f"Part{k}.jpg", np.full((50, 20), 80))
+            write_gray(img.with_name(f"Part{k}_label.bmp"), square_mask(50, 20, (0, 0, 5, 5) if defect else None))
+    ds = KolektorSDD(tmp_path / "ksdd")
+    assert len(ds) == 4 and ds.labels.tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert ds[3]["meta"]["defect_class"] == "kos02"
+
+
+def test_image_mask_folder_matching_and_missing_masks(tmp_path):
+    imgs, masks = tmp_path / "images", tmp_path / "masks"
+    for name in ("a", "b", "c"):
+        write_gray(imgs / f"{name}.png", np.full((12, 12), 50))
+    write_gray(masks / "a_mask.png", square_mask(12, 12, (0, 0, 2, 2)))
+    with pytest.raises(DataError, match="2 images have no mask.*missing_mask='empty'"):
+        ImageMaskFolder(imgs, masks, mask_suffix="_mask")
+    ds = ImageMaskFolder(imgs, masks, mask_suffix="_mask", missing_mask="empty")
+    assert ds.labels.tolist() == [1.0, 0.0, 0.0]
+    assert len(ImageMaskFolder(imgs, masks, mask_suffix="_mask", pattern="a*")) == 1
+    with pytest.raises(DataError, match="no images match"):
+        ImageMaskFolder(imgs, masks, pattern="*.tif")
+
+
+def test_mask_of_wrong_size_names_both_files(tmp_path):
+    write_gray(tmp_path / "i" / "x.png", np.zeros((10, 10)))
+    write_gray(tmp_path / "m" / "x.png", np.zeros((10, 12)))
+    with pytest.raises(DataError, match=r"m/x.png.*\(10, 12\).*i/x.png"):
+        ImageMaskFolder(tmp_path / "i", tmp_path / "m")[0]
+
+
+def test_augmented_items_keep_mask_and_label_in_step(tmp_path):
+    from torchvision.transforms import v2
+
+    write_gray(tmp_path / "i" / "x.png", np.zeros((10, 10)))
+    write_gray(tmp_path / "m" / "x.png", square_mask(10, 10, (0, 0, 2, 3)))
+    ds = ImageMaskFolder(tmp_path / "i", tmp_path / "m", transform=v2.RandomHorizontalFlip(p=1.0))
+    assert torch.nonzero(ds[0]["mask"][0]).tolist() == [[0, 7], [0, 8], [0, 9], [1, 7], [1, 8], [1, 9]]
+    shift_out = v2.RandomAffine(degrees=0, translate=(1.0, 1.0))  # may push the defect out of frame
+    ds = ImageMaskFolder(tmp_path / "i", tmp_path / "m", transform=shift_out)
+    for _ in range(20):
+        item = ds[0]
+        assert float(item["label"]) == float(item["mask"].any())
+
+
+def test_missing_dataset_names_the_fetch_script(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path
+    for name, script in (("magnetic-tile", "get_magnetic_tile.py"), ("ksdd2", "get_ksdd2.py"),
+                         ("dagm", "get_dagm.py"), ("ksdd", "get_ksdd.py")):
+        with pytest.raises(DatasetNotFoundError, match=script):
+            get_dataset(name)
+
+
+@pytest.mark.filterwarnings("ignore:Magnetic Tile")
+def test_real_magnetic_tile_copy(real_magnetic_tile):
+    with pytest.warns(UserWarning, match="4 samples"):
+        ds = MagneticTile(real_magnetic_tile)
+    assert len(ds) == 1344 and int(ds.labels.sum()) == 388
+    counts = {c: sum(s.defect_class == c for s in ds.samples) for c in MT_CLASSES}
+    assert counts["Free"] == 952 and sum(counts.values()) - counts["Free"] == 392
+    for i in range(0, len(ds), 7):  # a spread of samples: sizes agree, masks binary
+        item = ds[i]
+        assert item["image"].shape == item["mask"].shape
+        assert set(item["mask"].unique().tolist()) <= {0.0, 1.0}
+        assert float(item["label"]) == ds.labels[i]
+    test = MagneticTile(real_magnetic_tile, split="test")
+    assert len(test) == sum(round(0.3 * n) for n in counts.values())
