@@ -28,7 +28,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from samtl_lite.viz import show_gallery
+    from samtl_lite.viz import synthetic_gallery
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -38,10 +38,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         summaries[split] = dataset_summary(ds)
         print(format_summary(f"synthetic/{split} ({args.size}²)", summaries[split]))
     (out / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
-    ds = synthetic_benchmark("val", size=args.size)
-    defective = [i for i in range(len(ds)) if ds.labels[i] > 0][:9] + [0, 1, 2]
-    fig = show_gallery([ds[i] for i in defective], cols=6, size=2.2)
-    fig.savefig(out / "gallery.png", dpi=90)
+    synthetic_gallery(size=args.size).savefig(out / "gallery.png", dpi=90)
     print(f"\nwrote {out / 'summary.json'} and {out / 'gallery.png'}")
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
 

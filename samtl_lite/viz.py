@@ -62,7 +62,7 @@ def show_gallery(
 ) -> plt.Figure:
     """A grid of item dicts with mask outlines and captions (taught in 01_defect_data)."""
     rows = int(np.ceil(len(items) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.1), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.25), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, item in zip(axes.flat, items):
@@ -70,3 +70,13 @@ def show_gallery(
         overlay(item["image"], item["mask"] if outlines else None, ax=ax, title=describe(item["meta"]))
     fig.tight_layout()
     return fig
+
+
+def synthetic_gallery(size: int = 128, n_defective: int = 9, n_clean: int = 3, cols: int = 6) -> plt.Figure:
+    """Defective and clean samples of the synthetic benchmark's val split, outlined (taught in 01_defect_data)."""
+    from samtl_lite.data.synthetic import synthetic_benchmark
+
+    ds = synthetic_benchmark("val", size=size)
+    defective = [i for i, y in enumerate(ds.labels) if y > 0][:n_defective]
+    clean = [i for i, y in enumerate(ds.labels) if y == 0][:n_clean]
+    return show_gallery([ds[i] for i in defective + clean], cols=cols, size=2.2)
