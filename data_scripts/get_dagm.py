@@ -9,11 +9,9 @@ Usage: python data_scripts/get_dagm.py [--root DIR] [--archive ZIP ...] [--url U
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from samtl_lite.data.download import get_dagm
-from samtl_lite.errors import DownloadError
+from samtl_lite.data.download import get_dagm, run_script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,15 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--md5", help="expected MD5 of the archive (required with --url)")
     parser.add_argument("--sha256", help="expected SHA-256 of the archive")
     args = parser.parse_args(argv)
-    try:
-        target = get_dagm(args.root, archives=args.archive, url=args.url, md5=args.md5, sha256=args.sha256)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    if target is None:
-        return 1  # nothing was installed; the steps were printed
-    print(f"DAGM 2007 now lies in {target.resolve()}")
-    return 0
+    return run_script(
+        "DAGM 2007", get_dagm, args.root, archives=args.archive, url=args.url, md5=args.md5, sha256=args.sha256
+    )
 
 
 if __name__ == "__main__":

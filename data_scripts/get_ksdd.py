@@ -9,11 +9,9 @@ Usage: python data_scripts/get_ksdd.py [--root DIR] [--url URL | --archive ZIP] 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from samtl_lite.data.download import KSDD_SHA256, KSDD_URL, get_ksdd
-from samtl_lite.errors import DownloadError
+from samtl_lite.data.download import KSDD_SHA256, KSDD_URL, get_ksdd, run_script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,13 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         md5, sha256 = args.md5, args.sha256
     else:
         md5, sha256 = None, KSDD_SHA256
-    try:
-        target = get_ksdd(args.root, url=args.url, archive=args.archive, md5=md5, sha256=sha256)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"KolektorSDD now lies in {target.resolve()}")
-    return 0
+    return run_script("KolektorSDD", get_ksdd, args.root, url=args.url, archive=args.archive, md5=md5, sha256=sha256)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,9 @@ Usage: python data_scripts/get_ksdd2.py [--root DIR] [--url URL | --archive ZIP]
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from samtl_lite.data.download import KSDD2_MD5, KSDD2_URL, get_ksdd2
-from samtl_lite.errors import DownloadError
+from samtl_lite.data.download import KSDD2_MD5, KSDD2_URL, get_ksdd2, run_script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sha256", help="expected SHA-256 (replaces the default MD5 check)")
     args = parser.parse_args(argv)
     md5, sha256 = (args.md5, args.sha256) if args.md5 or args.sha256 else (KSDD2_MD5, None)
-    try:
-        target = get_ksdd2(args.root, url=args.url, archive=args.archive, md5=md5, sha256=sha256)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"KolektorSDD2 now lies in {target.resolve()}")
-    return 0
+    return run_script("KolektorSDD2", get_ksdd2, args.root, url=args.url, archive=args.archive, md5=md5, sha256=sha256)
 
 
 if __name__ == "__main__":

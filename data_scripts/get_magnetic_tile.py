@@ -6,11 +6,9 @@ Usage: python data_scripts/get_magnetic_tile.py [--root DIR] [--url URL | --arch
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from samtl_lite.data.download import MAGNETIC_TILE_TREE_SHA256, MAGNETIC_TILE_URL, get_magnetic_tile
-from samtl_lite.errors import DownloadError
+from samtl_lite.data.download import MAGNETIC_TILE_TREE_SHA256, MAGNETIC_TILE_URL, get_magnetic_tile, run_script
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,13 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         "--digest", default=MAGNETIC_TILE_TREE_SHA256, help="expected tree digest of MT_*/Imgs/* (for tests)"
     )
     args = parser.parse_args(argv)
-    try:
-        target = get_magnetic_tile(args.root, url=args.url, archive=args.archive, digest=args.digest)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"Magnetic Tile now lies in {target.resolve()}")
-    return 0
+    return run_script(
+        "Magnetic Tile", get_magnetic_tile, args.root, url=args.url, archive=args.archive, digest=args.digest
+    )
 
 
 if __name__ == "__main__":

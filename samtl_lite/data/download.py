@@ -19,6 +19,7 @@ import hashlib
 import re
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -520,3 +521,16 @@ def get_dagm(
             shutil.rmtree(staging, ignore_errors=True)
         print(f"{path.name}: unpacked {', '.join(dst.name for _, dst in moves)} into {target}")
     return target
+
+
+def run_script(name: str, get: Any, *args: Any, **kwargs: Any) -> int:
+    """What each `data_scripts/get_*.py` does after parsing: call `get`, report, return an exit code."""
+    try:
+        target = get(*args, **kwargs)
+    except DownloadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if target is None:
+        return 1  # nothing was installed; the manual steps were printed
+    print(f"{name} now lies in {Path(target).resolve()}")
+    return 0
