@@ -23,7 +23,7 @@ from samtl_lite.data.synthetic import SyntheticDefects, synthetic_benchmark
 from samtl_lite.errors import SamtlError
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def _cmd_demo(args: argparse.Namespace) -> None:
     """Generate the synthetic benchmark, summarise each split, and save a gallery."""
     import matplotlib
 
@@ -43,7 +43,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
 
 
-def cmd_synth(args: argparse.Namespace) -> None:
+def _cmd_synth(args: argparse.Namespace) -> None:
     """Write a synthetic set as files: images/, masks/ (0/255 PNG) and meta.csv."""
     out = Path(args.out)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def cmd_synth(args: argparse.Namespace) -> None:
     print(f"read them back with: samtl_lite.data.ImageMaskFolder('{out}/images', '{out}/masks')")
 
 
-def cmd_bench(args: argparse.Namespace) -> None:
+def _cmd_bench(args: argparse.Namespace) -> None:
     """Print how many synthetic images per second one process draws."""
     for size in args.sizes:
         ds = SyntheticDefects(n=args.n, size=size, seed=0)
@@ -77,13 +77,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
         print(f"synthetic {size}x{size}: {rate:,.0f} images/s (one process, {args.n} images)")
 
 
-def cmd_info(args: argparse.Namespace) -> None:
+def _cmd_info(args: argparse.Namespace) -> None:
     """Summarise any dataset: counts, defect sizes, defect-pixel fraction."""
     ds = get_dataset(args.data, split=args.split, images=args.images, masks=args.masks)
     print(format_summary(f"{args.data}/{args.split}", dataset_summary(ds)))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
     parser = argparse.ArgumentParser(
         prog="samtl",
         description="samtl_lite: sample-centric multi-task learning for surface-defect inspection.",
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job on built-in synthetic data (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=_cmd_demo)
 
     data = sub.add_parser("data", help="synthetic data and real datasets").add_subparsers(dest="action", required=True)
     synth = data.add_parser("synth", help="write a synthetic set to disk as image/mask files")
@@ -102,24 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
     synth.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     synth.add_argument("--defect-rate", type=float, default=0.25, help="share of defective samples (default: 0.25)")
-    synth.set_defaults(func=cmd_synth)
+    synth.set_defaults(func=_cmd_synth)
 
     bench = data.add_parser("bench", help="print synthetic images/s")
     bench.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="image sides (default: 128 256)")
     bench.add_argument("--n", type=int, default=500, help="images per size (default: 500)")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=_cmd_bench)
 
     info = data.add_parser("info", help="summarise a dataset (counts, defect sizes)")
     info.add_argument("data", choices=DATASETS, help="dataset name; real ones are looked for in $SAMTL_DATA_DIR")
     info.add_argument("--split", default="train", help="split (default: train; Magnetic Tile also: test, all)")
     info.add_argument("--images", help="images folder, for `folder`")
     info.add_argument("--masks", help="masks folder, for `folder`")
-    info.set_defaults(func=cmd_info)
+    info.set_defaults(func=_cmd_info)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `samtl` console script."""
+    """Entry point of the `samtl` console script; returns the exit code (taught in 01_defect_data)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

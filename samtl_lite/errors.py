@@ -2,7 +2,7 @@
 
 
 class SamtlError(Exception):
-    """Base class of every error samtl_lite raises on purpose."""
+    """Base class of every error samtl_lite raises on purpose (taught in 01_defect_data)."""
 
 
 class DataError(SamtlError, ValueError):
@@ -10,8 +10,8 @@ class DataError(SamtlError, ValueError):
 
 
 class DatasetNotFoundError(DataError, FileNotFoundError):
-    """A dataset is not where the loaders look; the message names the script that fetches it."""
+    """A dataset is not where the loaders look; names the script that fetches it (taught in 01_defect_data)."""
 
 
 class DownloadError(SamtlError, RuntimeError):
-    """A download or archive that failed its checks (bad checksum, unsafe member)."""
+    """A download or archive that failed its checks: bad checksum, unsafe member (taught in 01_defect_data)."""

@@ -15,7 +15,7 @@ import torch
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """[C,H,W] or [H,W] tensor/array in [0,1] -> [H,W] or [H,W,3] array for `imshow`."""
+    """[C,H,W] or [H,W] tensor/array -> [H,W] or [H,W,3] array for `imshow` (taught in 01_defect_data)."""
     arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
     if arr.ndim == 3:
         arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
@@ -48,7 +48,7 @@ def overlay(
 
 
 def describe(meta: dict[str, Any]) -> str:
-    """A short caption from an item's meta: class, defect area and contrast when known."""
+    """A caption from an item's meta: class, defect area, contrast (taught in 01_defect_data)."""
     parts = [str(meta.get("defect_class", ""))]
     if meta.get("area_fraction"):
         parts.append(f"{100 * meta['area_fraction']:.2f}% area")

@@ -524,7 +524,8 @@ def get_dagm(
 
 
 def run_script(name: str, get: Any, *args: Any, **kwargs: Any) -> int:
-    """What each `data_scripts/get_*.py` does after parsing: call `get`, report, return an exit code."""
+    """What each `data_scripts/get_*.py` does after parsing: call `get`, report, return an exit code
+    (taught in 01_defect_data)."""
     try:
         target = get(*args, **kwargs)
     except DownloadError as err:

@@ -99,7 +99,7 @@ def load_mask(path: str | Path) -> torch.Tensor:
 
 
 def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    """`256` -> (256, 256); `(H, W)` stays (H, W)."""
+    """`256` -> (256, 256); `(H, W)` stays (H, W) (taught in 01_defect_data)."""
     if isinstance(size, int):
         return (size, size)
     h, w = size
@@ -127,7 +127,7 @@ def resize_mask(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor
 
 
 def pad_to_multiple(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad [C, H, W] at the bottom and right so H and W are multiples of `multiple`."""
+    """Zero-pad [C, H, W] at the bottom and right to multiples of `multiple` (taught in 01_defect_data)."""
     h, w = tensor.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph == 0 and pw == 0:
@@ -136,5 +136,5 @@ def pad_to_multiple(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The image files directly inside `folder`, sorted by name."""
+    """The image files directly inside `folder`, sorted by name (taught in 09_real_data)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

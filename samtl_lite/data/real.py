@@ -34,7 +34,7 @@ from samtl_lite.errors import DataError, DatasetNotFoundError
 
 @dataclass(frozen=True)
 class Sample:
-    """One image on disk, its mask (None = known defect-free) and its class name."""
+    """One image on disk, its mask (None = known defect-free) and its class (taught in 09_real_data)."""
 
     image: Path
     mask: Path | None

@@ -48,7 +48,7 @@ def dataset_summary(dataset: Dataset, progress: bool = True) -> dict[str, Any]:
 
 
 def format_summary(name: str, s: dict[str, Any]) -> str:
-    """A few readable lines for a terminal or a notebook."""
+    """`dataset_summary` as a few readable lines for a terminal or a notebook (taught in 01_defect_data)."""
     q = s["area_fraction_quantiles"]
     lines = [
         f"{name}: {s['n']} samples, {s['n_defective']} defective ({100 * s['defect_rate']:.1f}%)",

@@ -102,7 +102,7 @@ class SyntheticDefects(Dataset):
 
     @property
     def labels(self) -> np.ndarray:
-        """1.0 for defective samples, without drawing the images: the first draw of each sample decides."""
+        """1.0 for defective samples, known without drawing images: each sample's first draw decides."""
         return np.array([float(self._rng(i).random() < self.defect_rate) for i in range(self.n)])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
