@@ -1,0 +1,46 @@
+"""Models: shared encoders (02_shared_encoder), decoders, the classifier plugin and the multi-task net
+(03_heads)."""
+
+from samtl_lite.models.decoders import DECODERS, FPNDecoder, UNetDecoder
+from samtl_lite.models.encoders import (
+    ENCODERS,
+    TinyEncoder,
+    TorchvisionEncoder,
+    adapt_first_conv,
+    build_encoder,
+    conv_bn_relu,
+)
+from samtl_lite.models.heads import ClsHead, global_pool
+from samtl_lite.models.net import (
+    SEG_MODELS,
+    VARIANTS,
+    MultiTaskNet,
+    Output,
+    SegModelWithHead,
+    build_model,
+    sample_scores,
+)
+from samtl_lite.models.summary import parameter_counts, summary
+
+__all__ = [
+    "DECODERS",
+    "ENCODERS",
+    "SEG_MODELS",
+    "VARIANTS",
+    "ClsHead",
+    "FPNDecoder",
+    "MultiTaskNet",
+    "Output",
+    "SegModelWithHead",
+    "TinyEncoder",
+    "TorchvisionEncoder",
+    "UNetDecoder",
+    "adapt_first_conv",
+    "build_encoder",
+    "build_model",
+    "conv_bn_relu",
+    "global_pool",
+    "parameter_counts",
+    "sample_scores",
+    "summary",
+]

@@ -1,0 +1,178 @@
+"""The multi-task network: one shared encoder, a segmentation decoder, a sample-level head.
+
+Taught in 03_heads. One forward returns named outputs, `mask_logits` [B,1,H,W] at the input's size
+and `cls_logits` [B]; either is None for the single-task baselines. `sample_scores` turns any variant's
+output into one defect score per sample, so training and metrics need not know which variant runs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from samtl_lite.models.decoders import DECODERS
+from samtl_lite.models.encoders import ENCODERS, adapt_first_conv, build_encoder
+from samtl_lite.models.heads import ClsHead
+
+
+class Output(NamedTuple):
+    """What every model returns (taught in 03_heads)."""
+
+    mask_logits: torch.Tensor | None  # [B, 1, H, W], defect logit per pixel
+    cls_logits: torch.Tensor | None  # [B], defect logit per sample
+
+
+SCORE_MODES = ("auto", "cls", "max", "topk")
+
+
+def sample_scores(out: Output, mode: str = "auto", k: int = 16) -> torch.Tensor:
+    """One defect probability per sample, [B] (taught in 03_heads).
+
+    "cls": the head's sigmoid. "max": the largest pixel probability of the mask, the natural score
+    of a seg-only model. "topk": the mean of the `k` largest pixel probabilities, less noisy than the
+    max. "auto": "cls" when the model has a head, else "max".
+    """
+    if mode == "auto":
+        mode = "cls" if out.cls_logits is not None else "max"
+    if mode == "cls":
+        if out.cls_logits is None:
+            raise ValueError("this model has no classification head; use mode='max' or 'topk'")
+        return torch.sigmoid(out.cls_logits)
+    if out.mask_logits is None:
+        raise ValueError(f"mode={mode!r} needs mask logits, but this model has no decoder")
+    flat = out.mask_logits.flatten(1)
+    if mode == "max":
+        return torch.sigmoid(flat.amax(dim=1))
+    if mode == "topk":
+        return torch.sigmoid(flat.topk(min(k, flat.shape[1]), dim=1).values).mean(dim=1)
+    raise ValueError(f"mode must be one of {SCORE_MODES}, got {mode!r}")
+
+
+class MultiTaskNet(nn.Module):
+    """Encoder + optional decoder + optional `ClsHead`, in the style of segmentation_models_pytorch
+    (taught in 03_heads).
+
+    Any input size works: the input is padded (edge pixels repeated) to a multiple of the encoder's
+    total stride and the mask is cropped back, so odd sizes such as 97x131 come out 97x131.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module | str | None = "unet",
+        cls_head: bool | ClsHead = True,
+        score_mode: str = "auto",
+    ) -> None:
+        super().__init__()
+        if isinstance(decoder, str):
+            decoder = DECODERS[decoder](encoder.out_channels)
+        if cls_head is True:
+            cls_head = ClsHead(encoder.out_channels[-1])
+        if decoder is None and not cls_head:
+            raise ValueError("a model needs a decoder, a classification head, or both")
+        if score_mode not in SCORE_MODES:
+            raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {score_mode!r}")
+        self.encoder, self.decoder = encoder, decoder
+        self.cls_head = cls_head or None
+        self.score_mode = score_mode
+        self.stride = encoder.strides[-1]
+
+    def forward(self, x: torch.Tensor) -> Output:
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        features = self.encoder(x)
+        mask = None
+        if self.decoder is not None:
+            mask = self.decoder(features)
+            mask = F.interpolate(mask, size=x.shape[-2:], mode="bilinear", align_corners=False)[..., :h, :w]
+        cls = self.cls_head(features[-1], mask) if self.cls_head is not None else None
+        return Output(mask, cls)
+
+    def sample_scores(self, out: Output) -> torch.Tensor:
+        """Per-sample defect probability for this variant (see `sample_scores`)."""
+        return sample_scores(out, self.score_mode)
+
+
+SEG_MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+
+
+class SegModelWithHead(nn.Module):
+    """Plug a `ClsHead` onto a torchvision segmentation model (taught in 03_heads).
+
+    A forward hook on the model's `backbone` taps its deepest feature map while the model runs as
+    it always does; the head reads that map. Any segmentation model with a `backbone` that returns
+    a dict of features gains a sample-level head without changing a line of it.
+    """
+
+    def __init__(
+        self, seg_model: nn.Module, cls_head: bool | ClsHead = True, score_mode: str = "auto", **head_kwargs
+    ) -> None:
+        super().__init__()
+        self.seg_model = seg_model
+        with torch.no_grad():
+            was_training = seg_model.training
+            features = seg_model.backbone.eval()(torch.zeros(1, self._in_channels(), 64, 64))
+            seg_model.train(was_training)
+        self.feature_key = max(features, key=lambda k: features[k].shape[1])  # the deepest map
+        if cls_head is True:
+            cls_head = ClsHead(features[self.feature_key].shape[1], **head_kwargs)
+        self.cls_head = cls_head or None
+        self.score_mode = score_mode
+
+    def _in_channels(self) -> int:
+        return next(m for m in self.seg_model.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+    def forward(self, x: torch.Tensor) -> Output:
+        tapped: dict[str, torch.Tensor] = {}
+        handle = self.seg_model.backbone.register_forward_hook(lambda _m, _i, out: tapped.update(out))
+        try:
+            mask = self.seg_model(x)["out"]
+        finally:
+            handle.remove()
+        cls = self.cls_head(tapped[self.feature_key], mask) if self.cls_head is not None else None
+        return Output(mask, cls)
+
+    def sample_scores(self, out: Output) -> torch.Tensor:
+        """Per-sample defect probability for this variant (see `sample_scores`)."""
+        return sample_scores(out, self.score_mode)
+
+
+VARIANTS = ("mtl", "seg-only", "cls-only")
+
+
+def build_model(
+    name: str = "mtl",
+    encoder: str = "tiny",
+    decoder: str = "unet",
+    in_channels: int = 1,
+    weights: str | None = None,
+    **head_kwargs,
+) -> nn.Module:
+    """A model by variant and parts (taught in 03_heads).
+
+    `name`: "mtl" (mask + sample head, trained jointly), "seg-only" (mask only; sample score from the
+    mask's maximum) or "cls-only" (sample head only). `encoder`: "tiny", a torchvision backbone, or a
+    whole torchvision segmentation model ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+    that then brings its own decoder. `head_kwargs` go to `ClsHead` (hidden, dropout, detach_input, use_mask).
+    """
+    if name not in VARIANTS:
+        raise ValueError(f"unknown model {name!r}; choose from {VARIANTS}")
+    if encoder in SEG_MODELS:
+        if name == "cls-only":
+            raise ValueError(f"{encoder} is a segmentation model; use 'mtl' or 'seg-only' with it")
+        builder = getattr(torchvision.models.segmentation, encoder)
+        seg = adapt_first_conv(builder(weights=None, weights_backbone=weights, num_classes=1), in_channels)
+        return SegModelWithHead(seg, cls_head=name == "mtl", **head_kwargs)
+    if encoder not in ENCODERS:
+        raise ValueError(f"unknown encoder {encoder!r}; choose from {ENCODERS + SEG_MODELS}")
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {tuple(DECODERS)}")
+    enc = build_encoder(encoder, in_channels, weights)
+    head = ClsHead(enc.out_channels[-1], **head_kwargs) if name != "seg-only" else False
+    return MultiTaskNet(enc, decoder if name != "cls-only" else None, head)
