@@ -15,3 +15,7 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
 
 class DownloadError(SamtlError, RuntimeError):
     """A download or archive that failed its checks: bad checksum, unsafe member (taught in 01_defect_data)."""
+
+
+class MetricError(SamtlError, ValueError):
+    """A metric or threshold that cannot be computed from the data given (taught in 05_metrics)."""
