@@ -1,14 +1,14 @@
-"""The `samtl` command line: `samtl demo` and `samtl data ...`.
+"""The `samtl` command line: `demo`, `train`, `evaluate`, `predict` and `data ...`.
 
-Taught in 01_defect_data (data commands). Each sub-command is a thin layer over library calls a
-notebook also makes, so what the terminal does and what the lessons teach stay the same thing.
+Taught in 01_defect_data (data commands) and 06_training (the rest). Each sub-command is a thin
+layer over library calls a notebook also makes, so what the terminal does and what the lessons
+teach stay the same thing.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,28 +19,72 @@ from tqdm.auto import tqdm
 
 from samtl_lite.data.catalog import DATASETS, get_dataset
 from samtl_lite.data.stats import dataset_summary, format_summary
-from samtl_lite.data.synthetic import SyntheticDefects, synthetic_benchmark
+from samtl_lite.data.synthetic import SyntheticDefects
 from samtl_lite.errors import SamtlError
+from samtl_lite.losses import SEG_LOSSES
+from samtl_lite.models import ENCODERS, SEG_MODELS, VARIANTS
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    """Generate the synthetic benchmark, summarise each split, and save a gallery."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Train seg-only and MTL on the synthetic benchmark and print the comparison."""
+    from samtl_lite.engine.demo import run_demo
     from samtl_lite.viz import synthetic_gallery
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = {}
-    for split in ("train", "val", "test"):
-        ds = synthetic_benchmark(split, size=args.size)
-        summaries[split] = dataset_summary(ds)
-        print(format_summary(f"synthetic/{split} ({args.size}²)", summaries[split]))
-    (out / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
-    synthetic_gallery(size=args.size).savefig(out / "gallery.png", dpi=90)
-    print(f"\nwrote {out / 'summary.json'} and {out / 'gallery.png'}")
+    synthetic_gallery(size=args.size or 128).savefig(out / "gallery.png", dpi=90)
+    demo = run_demo(out, args.recipe, progress=not args.no_progress, epochs=args.epochs, n_train=args.n_train,
+                    n_eval=args.n_eval, size=args.size, encoder=args.encoder)
+    print("\n" + demo["table"])
+    print(f"\nreports: {out}/seg-only/ and {out}/mtl/ (metrics.json, results.csv, pr_curve.png, misses/, ...)")
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
+
+
+def _train_config(args: argparse.Namespace):
+    from samtl_lite.engine import TrainConfig
+
+    fields = ("model", "encoder", "decoder", "epochs", "batch_size", "lr", "seed", "seg_loss", "w_seg", "w_cls",
+              "detach_input", "balanced", "device", "num_workers")
+    return TrainConfig(**{k: getattr(args, k) for k in fields}, in_channels=args.channels)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    """Train, keep the best epoch by validation, evaluate on test, write the run folder."""
+    from samtl_lite.engine import train_and_evaluate
+
+    result = train_and_evaluate(_train_config(args), args.data, args.out, size=args.size, images=args.images,
+                                masks=args.masks, resume=args.resume, progress=not args.no_progress,
+                                n_train=args.n_train, n_eval=args.n_eval)
+    if result:
+        print(_summary_line(result))
+        print(f"run folder: {args.out}")
+
+
+def _summary_line(result: dict) -> str:
+    t = result["test"]
+    parts = [f"test: AP {t['ap']:.3f}, FN {t['fn']}, FP {t['fp']} at score threshold {t['score_threshold']:.3f}"]
+    if "seg_recall" in t:
+        parts.append(f"Seg_Recall {t['seg_recall']:.3f}, Seg_mIoU {t['seg_miou']:.3f}, "
+                     f"pooled mIoU {t['pixel_miou']:.3f}")
+    return "; ".join(parts)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    """Evaluate a checkpoint on a split, thresholds from that dataset's validation split."""
+    from samtl_lite.engine import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, args.size, args.images,
+                                 args.masks, args.device, progress=not args.no_progress)
+    print(_summary_line({"test": result["test"]}))
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    """Masks, overlays and a CSV of decisions for images of any size."""
+    from samtl_lite.engine import predict_images
+
+    csv_path = predict_images(args.checkpoint, args.inputs, args.out, args.score_threshold, args.mask_threshold,
+                              args.device if args.device != "auto" else "cpu")
+    print(f"wrote {csv_path} and a mask and overlay per image in {args.out}")
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
@@ -83,6 +127,16 @@ def _cmd_info(args: argparse.Namespace) -> None:
     print(format_summary(f"{args.data}/{args.split}", dataset_summary(ds)))
 
 
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="synthetic", choices=DATASETS, help="dataset (default: synthetic); real "
+                   "ones are read from $SAMTL_DATA_DIR")
+    p.add_argument("--images", help="images folder, for --data folder")
+    p.add_argument("--masks", help="masks folder, for --data folder")
+    p.add_argument("--size", type=int, help="image side (default: 128 synthetic, 256 real)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
     parser = argparse.ArgumentParser(
@@ -91,10 +145,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the main job on built-in synthetic data (no download)")
+    demo = sub.add_parser("demo", help="the main job: seg-only vs MTL on built-in synthetic data (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    demo.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
+    demo.add_argument("--recipe", choices=("cpu", "gpu"), help="default: gpu when CUDA is available, else cpu")
+    demo.add_argument("--epochs", type=int, help="override the recipe's epochs (cpu: 6, gpu: 30)")
+    demo.add_argument("--n-train", type=int, help="override the number of training images (2000)")
+    demo.add_argument("--n-eval", type=int, help="override the validation and test sizes (cpu: 500, gpu: 1000)")
+    demo.add_argument("--size", type=int, help="override the image side (cpu: 128, gpu: 256)")
+    demo.add_argument("--encoder", help="override the encoder (cpu: tiny, gpu: resnet18)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
+
+    train = sub.add_parser("train", help="train a model and evaluate it (writes a run folder)")
+    _data_options(train)
+    train.add_argument("--model", default="mtl", choices=VARIANTS, help="variant (default: mtl)")
+    train.add_argument("--encoder", default="tiny", help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
+    train.add_argument("--decoder", default="unet", choices=("unet", "fpn"), help="default: unet")
+    train.add_argument("--channels", type=int, default=1, choices=(1, 3), help="input channels (default: 1)")
+    train.add_argument("--epochs", type=int, default=10, help="default: 10")
+    train.add_argument("--batch-size", type=int, default=16, help="default: 16")
+    train.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate (default: 2e-3)")
+    train.add_argument("--seed", type=int, default=0, help="default: 0; a CPU run is exactly reproducible")
+    train.add_argument("--seg-loss", default="bce+dice", choices=SEG_LOSSES, help="default: bce+dice")
+    train.add_argument("--w-seg", type=float, help="weight of the mask loss (default: the variant's)")
+    train.add_argument("--w-cls", type=float, help="weight of the sample loss (default: the variant's)")
+    train.add_argument("--detach-input", action="store_true", help="ablation: no head gradient into the encoder")
+    train.add_argument("--no-balanced", dest="balanced", action="store_false",
+                       help="plain shuffling instead of half-defective batches")
+    train.add_argument("--workers", dest="num_workers", type=int, default=0, help="DataLoader workers (default: 0)")
+    train.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--n-train", type=int, help="synthetic only: number of training images (default 2000)")
+    train.add_argument("--n-eval", type=int, help="synthetic only: validation and test sizes")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
+    evaluate.add_argument("--checkpoint", required=True, help="e.g. runs/NAME/best.pt")
+    _data_options(evaluate)
+    evaluate.add_argument("--split", default="test", choices=("val", "test"), help="default: test")
+    evaluate.add_argument("--out", help="report folder (default: the checkpoint's folder)")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="predict masks and decisions for images of any size")
+    predict.add_argument("--checkpoint", required=True, help="e.g. runs/NAME/best.pt")
+    predict.add_argument("inputs", nargs="+", help="image files or folders")
+    predict.add_argument("--out", required=True, help="output folder")
+    predict.add_argument("--score-threshold", type=float, help="default: the run's validation choice, else 0.5")
+    predict.add_argument("--mask-threshold", type=float, help="default: the run's validation choice, else 0.5")
+    predict.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cpu)")
+    predict.set_defaults(func=_cmd_predict)
 
     data = sub.add_parser("data", help="synthetic data and real datasets").add_subparsers(dest="action", required=True)
     synth = data.add_parser("synth", help="write a synthetic set to disk as image/mask files")

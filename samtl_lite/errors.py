@@ -19,3 +19,11 @@ class DownloadError(SamtlError, RuntimeError):
 
 class MetricError(SamtlError, ValueError):
     """A metric or threshold that cannot be computed from the data given (taught in 05_metrics)."""
+
+
+class CheckpointError(SamtlError, RuntimeError):
+    """A checkpoint that cannot be used: truncated, unsafe, or from another model (taught in 06_training)."""
+
+
+class TrainingDiverged(SamtlError, FloatingPointError):
+    """The loss became NaN or inf; the last good checkpoint is left as it was (taught in 06_training)."""

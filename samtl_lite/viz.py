@@ -80,3 +80,61 @@ def synthetic_gallery(size: int = 128, n_defective: int = 9, n_clean: int = 3, c
     defective = [i for i, y in enumerate(ds.labels) if y > 0][:n_defective]
     clean = [i for i, y in enumerate(ds.labels) if y == 0][:n_clean]
     return show_gallery([ds[i] for i in defective + clean], cols=cols, size=2.2)
+
+
+def plot_pr_curve(scores: Any, labels: Any, threshold: float | None = None, ax: plt.Axes | None = None,
+                  label: str | None = None) -> plt.Axes:
+    """Precision-recall curve of sample scores, the chosen threshold marked (taught in 05_metrics)."""
+    from samtl_lite.metrics import average_precision, confusion_at, pr_curve
+
+    ax = ax or plt.gca()
+    c = pr_curve(scores, labels)
+    ap = average_precision(scores, labels)
+    ax.step(np.r_[0.0, c["recall"]], np.r_[1.0, c["precision"]], where="post",
+            label=f"{label + ': ' if label else ''}AP {ap:.3f}")
+    if threshold is not None:
+        cm = confusion_at(scores, labels, threshold)
+        p, r = cm["tp"] / max(cm["tp"] + cm["fp"], 1), cm["tp"] / max(cm["tp"] + cm["fn"], 1)
+        ax.plot([r], [p], "o", color="k")
+        ax.annotate(f"threshold {threshold:.3f}\nFN {cm['fn']}, FP {cm['fp']}", (r, p), textcoords="offset points",
+                    xytext=(-10, -30), ha="right", fontsize=8)
+    ax.set(xlabel="recall (share of defective samples caught)", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.legend(loc="lower left")
+    return ax
+
+
+def plot_history(history: Sequence[dict[str, Any]]) -> plt.Figure:
+    """Training curves: the loss and its parts, and the validation metrics per epoch (taught in 06_training)."""
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
+    for k in ("loss", "loss_seg", "loss_cls"):
+        if any(h.get(k) for h in history):
+            a.plot(epochs, [h[k] for h in history], marker=".", label=k)
+    a.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    a.legend()
+    for k in ("val_ap", "val_seg_recall", "val_seg_miou", "val_pixel_miou"):
+        if k in history[0]:
+            b.plot(epochs, [h[k] for h in history], marker=".", label=k[4:])
+    b.set(xlabel="epoch", ylabel="validation", ylim=(0, 1.02))
+    b.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Axes | None = None,
+                   unit: str = "area") -> plt.Axes:
+    """Grouped bars of recall per bin, one group per bin and one bar per model or decision rule
+    (taught in 05_metrics)."""
+    ax = ax or plt.gca()
+    names = list(rows_by_name)
+    first = rows_by_name[names[0]]
+    x = np.arange(len(first))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        ax.bar(x + i * width, [r["recall"] for r in rows_by_name[name]], width, label=name)
+    pct = unit == "area"
+    labels = [f"{100 * r['lo']:.2g}–{100 * r['hi']:.2g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
+    ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
+    ax.set(ylabel="recall", ylim=(0, 1.05), xlabel="defect area (% of image)" if pct else f"defect {unit}")
+    ax.legend()
+    return ax

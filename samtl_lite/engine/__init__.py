@@ -1,0 +1,34 @@
+"""Training, evaluation, reports and prediction (taught in 06_training)."""
+
+from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
+from samtl_lite.engine.config import TrainConfig, pick_device
+from samtl_lite.engine.evaluate import (
+    Predictions,
+    choose_thresholds,
+    compute_metrics,
+    per_sample_rows,
+    predict_dataset,
+)
+from samtl_lite.engine.loop import build_from_config, fit, load_model, loss_from_config
+from samtl_lite.engine.predict import predict_images
+from samtl_lite.engine.run import evaluate_checkpoint, evaluate_model, train_and_evaluate
+
+__all__ = [
+    "Predictions",
+    "TrainConfig",
+    "build_from_config",
+    "choose_thresholds",
+    "compute_metrics",
+    "evaluate_checkpoint",
+    "evaluate_model",
+    "fit",
+    "load_checkpoint",
+    "load_model",
+    "loss_from_config",
+    "per_sample_rows",
+    "pick_device",
+    "predict_dataset",
+    "predict_images",
+    "save_checkpoint",
+    "train_and_evaluate",
+]

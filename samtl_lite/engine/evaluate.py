@@ -1,0 +1,191 @@
+"""Evaluation: run a model over a dataset once, keep a few numbers per sample, score decisions.
+
+Taught in 06_training and 07_experiment. `predict_dataset` keeps, per sample, its score and the
+mask statistics at a grid of mask thresholds, so that thresholds can be chosen on the validation
+split and applied unchanged to the test split without running the model again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
+
+from samtl_lite.metrics import (
+    average_precision,
+    best_f1_threshold,
+    confusion_at,
+    mask_stats,
+    recall_at_fpr,
+    recall_by,
+    roc_auc,
+)
+from samtl_lite.metrics.masks import pooled_ious_from, seg_accuracy_from, seg_miou_from, seg_recall_from
+
+MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+CONTRAST_BINS = (0.0, 1.0, 2.0, 4.0, 8.0, 100.0)  # in background-noise stds
+
+
+@dataclass
+class Predictions:
+    """Per-sample results of one pass over a dataset (taught in 06_training)."""
+
+    index: np.ndarray  # dataset index of each sample
+    label: np.ndarray  # 1.0 defective, 0.0 clean (from the true mask)
+    score: np.ndarray  # the model's sample score
+    stats: dict[float, dict[str, np.ndarray]] = field(default_factory=dict)  # mask threshold -> mask_stats
+    meta: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def merge(cls, parts: list[Predictions]) -> Predictions:
+        """Join shards (e.g. from several DDP ranks) and order them by dataset index."""
+        index = np.concatenate([p.index for p in parts])
+        order = np.argsort(index, kind="stable")
+        cat = lambda xs: np.concatenate(xs)[order]  # noqa: E731
+        stats = {t: {k: cat([p.stats[t][k] for p in parts]) for k in parts[0].stats[t]} for t in parts[0].stats}
+        meta = {k: [v for p in parts for v in p.meta[k]] for k in parts[0].meta}
+        return cls(index[order], cat([p.label for p in parts]), cat([p.score for p in parts]), stats,
+                   {k: [v[i] for i in order] for k, v in meta.items()})
+
+
+def _meta_lists(meta: dict[str, Any], n: int) -> dict[str, list[Any]]:
+    out = {}
+    for k, v in meta.items():
+        values = v.tolist() if isinstance(v, torch.Tensor) else list(v)
+        if len(values) == n:
+            out[k] = values
+    return out
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: torch.nn.Module,
+    data: Dataset,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    indices: list[int] | None = None,
+    mask_thresholds: tuple[float, ...] = MASK_THRESHOLDS,
+    channels_last: bool = False,
+    progress: bool = True,
+) -> Predictions:
+    """Run `model` over `data` (or the given `indices` of it) and keep per-sample numbers (taught in 06_training)."""
+    model.eval()
+    indices = list(range(len(data))) if indices is None else list(indices)
+    loader = DataLoader(Subset(data, indices), batch_size=batch_size, shuffle=False)
+    scores, labels, meta = [], [], {}
+    stats: dict[float, dict[str, list[np.ndarray]]] = {t: {} for t in mask_thresholds}
+    for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
+        x = batch["image"].to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = model(x)
+        scores.append(model.sample_scores(out).float().cpu().numpy())
+        labels.append(batch["label"].numpy())
+        if out.mask_logits is not None:
+            prob = torch.sigmoid(out.mask_logits.float()).cpu()
+            for t in mask_thresholds:
+                for k, v in mask_stats(prob, batch["mask"], threshold=t).items():
+                    stats[t].setdefault(k, []).append(v)
+        for k, v in _meta_lists(batch["meta"], len(x)).items():
+            meta.setdefault(k, []).extend(v)
+    joined = {t: {k: np.concatenate(v) for k, v in s.items()} for t, s in stats.items() if s}
+    return Predictions(np.asarray(indices), np.concatenate(labels).astype(float), np.concatenate(scores), joined, meta)
+
+
+def choose_thresholds(val: Predictions) -> dict[str, float]:
+    """Thresholds chosen on validation data (taught in 06_training): the sample-score threshold with
+    the best F1, and the mask threshold with the best pooled pixel F1 (Dice) over the grid."""
+    chosen = {"score": best_f1_threshold(val.score, val.label)[0]}
+    if val.stats:
+        def dice(s: dict[str, np.ndarray]) -> float:
+            tp, p, g = s["inter"].sum(), s["pred"].sum(), s["gt"].sum()
+            return 2 * tp / (p + g) if p + g else 0.0
+
+        chosen["mask"] = max(val.stats, key=lambda t: dice(val.stats[t]))
+    return chosen
+
+
+def gated(stats: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Mask statistics after zeroing the masks of samples the sample head calls clean (taught in 07_experiment)."""
+    out = dict(stats)
+    out["pred"] = np.where(keep, stats["pred"], 0)
+    out["inter"] = np.where(keep, stats["inter"], 0)
+    return out
+
+
+def compute_metrics(
+    pred: Predictions,
+    score_threshold: float = 0.5,
+    mask_threshold: float = 0.5,
+    min_area: int = 1,
+    gate: bool = False,
+) -> dict[str, Any]:
+    """Every metric of a pass, at given thresholds (taught in 06_training): sample AP/AUROC, F1 and
+    confusion counts, recall at 1% and 5% false alarms, the decision-linked mask metrics, pooled
+    mIoU, and recall by defect area (and by contrast when the data records it)."""
+    y, s = pred.label, pred.score
+    decisions = s >= score_threshold
+    cm = confusion_at(s, y, score_threshold)
+    precision = cm["tp"] / max(cm["tp"] + cm["fp"], 1)
+    recall = cm["tp"] / max(cm["tp"] + cm["fn"], 1)
+    out: dict[str, Any] = {
+        "n_samples": int(len(y)),
+        "n_defective": int(y.sum()),
+        "ap": average_precision(s, y),
+        "auroc": roc_auc(s, y),
+        "score_threshold": float(score_threshold),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        **cm,
+        "recall_at_fpr_1pct": recall_at_fpr(s, y, 0.01),
+        "recall_at_fpr_5pct": recall_at_fpr(s, y, 0.05),
+    }
+    area = pred.meta.get("area_fraction")
+    if area is not None:
+        out["recall_by_area"] = {"sample": recall_by(area, decisions, y)}
+    if "contrast" in pred.meta:
+        out["recall_by_contrast"] = {"sample": recall_by(pred.meta["contrast"], decisions, y, CONTRAST_BINS)}
+    if pred.stats:
+        st = pred.stats[mask_threshold]
+        if gate:
+            st = gated(st, decisions)
+        bg_iou, d_iou = pooled_ious_from(st)
+        out.update({
+            "mask_threshold": float(mask_threshold),
+            "gated": gate,
+            "seg_miou": seg_miou_from(st),
+            "seg_recall": seg_recall_from(st, min_area),
+            "seg_accuracy": seg_accuracy_from(st, min_area),
+            "pixel_miou": float(np.nanmean([bg_iou, d_iou])),
+            "defect_iou": d_iou,
+        })
+        mask_decisions = st["pred"] >= min_area
+        if area is not None:
+            out["recall_by_area"]["mask"] = recall_by(area, mask_decisions, y)
+        if "contrast" in pred.meta:
+            out["recall_by_contrast"]["mask"] = recall_by(pred.meta["contrast"], mask_decisions, y, CONTRAST_BINS)
+    return out
+
+
+def per_sample_rows(pred: Predictions, score_threshold: float, mask_threshold: float | None) -> list[dict]:
+    """One row per sample for results.csv: name, label, score, decision, defect area, IoU (taught in 06_training)."""
+    rows = []
+    st = pred.stats.get(mask_threshold) if mask_threshold is not None else None
+    names = pred.meta.get("name", [str(i) for i in pred.index])
+    for j, i in enumerate(pred.index):
+        row = {"index": int(i), "name": names[j], "label": int(pred.label[j]), "score": float(pred.score[j]),
+               "decision": int(pred.score[j] >= score_threshold)}
+        for k in ("defect_class", "area_fraction", "contrast"):
+            if k in pred.meta:
+                row[k] = pred.meta[k][j]
+        if st is not None:
+            union = st["pred"][j] + st["gt"][j] - st["inter"][j]
+            row["mask_pixels"] = int(st["pred"][j])
+            row["iou"] = float(st["inter"][j] / union) if union else float("nan")
+        rows.append(row)
+    return rows
