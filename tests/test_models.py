@@ -15,6 +15,7 @@ from samtl_lite.models import (
     build_model,
     parameter_counts,
     sample_scores,
+    standardize,
     summary,
 )
 
@@ -167,3 +168,15 @@ def test_factory_refuses_unknown_parts():
         build_model("cls-only", encoder="lraspp_mobilenet_v3_large")
     with pytest.raises(ValueError, match="in_channels"):
         build_model(encoder="resnet18", in_channels=2)
+
+
+def test_inputs_are_standardised_per_image():
+    """Brightness and contrast of the whole image do not change the outputs (a > 0)."""
+    torch.manual_seed(0)
+    model = build_model("mtl").eval()
+    x = torch.rand(2, 1, 48, 64) * 0.2 + 0.3
+    a, b = model(x), model(1.7 * x + 0.1)
+    assert torch.allclose(a.mask_logits, b.mask_logits, atol=1e-3)
+    assert torch.allclose(a.cls_logits, b.cls_logits, atol=1e-3)
+    z = standardize(x)
+    assert torch.allclose(z.mean((2, 3)), torch.zeros(2, 1), atol=1e-5)

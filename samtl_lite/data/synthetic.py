@@ -45,8 +45,9 @@ def polyline_distance(
     return np.sqrt(best)
 
 
-def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float, skew: float = 1.0) -> float:
+    """lo * (hi/lo)**(u**(1/skew)): log-uniform for skew 1; skew 2 leans towards `hi`."""
+    return float(lo * (hi / lo) ** (rng.random() ** (1.0 / skew)))
 
 
 class SyntheticDefects(Dataset):
@@ -69,7 +70,7 @@ class SyntheticDefects(Dataset):
         defect_types: Sequence[str] = DEFECT_TYPES,
         type_weights: Sequence[float] | None = None,
         backgrounds: Sequence[str] = BACKGROUNDS,
-        contrast_range: tuple[float, float] = (0.5, 8.0),
+        contrast_range: tuple[float, float] = (0.5, 12.0),
         length_range: tuple[float, float] = (0.02, 0.4),
         stain_radius_range: tuple[float, float] = (0.03, 0.15),
         max_defects: int = 3,
@@ -126,7 +127,7 @@ class SyntheticDefects(Dataset):
             for _ in range(n_def):
                 kind = self.defect_types[rng.choice(len(self.defect_types), p=self.type_p)]
                 lo, hi = self.contrast_range
-                snr = _log_uniform(rng, lo, np.sqrt(lo * hi) if kind == "stain" else hi)
+                snr = _log_uniform(rng, lo, np.sqrt(lo * hi) if kind == "stain" else hi, skew=2.0)
                 sign = -1.0 if kind == "crack" or rng.random() < 0.6 else 1.0
                 box, profile, shape = getattr(self, f"_{kind}")(rng)
                 image[box] += sign * snr * sigma * profile

@@ -19,6 +19,7 @@ from samtl_lite.models.net import (
     SegModelWithHead,
     build_model,
     sample_scores,
+    standardize,
 )
 from samtl_lite.models.summary import parameter_counts, summary
 
@@ -42,5 +43,6 @@ __all__ = [
     "global_pool",
     "parameter_counts",
     "sample_scores",
+    "standardize",
     "summary",
 ]

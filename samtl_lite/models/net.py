@@ -29,6 +29,19 @@ class Output(NamedTuple):
 SCORE_MODES = ("auto", "cls", "max", "topk")
 
 
+def standardize(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Each image, each channel, to zero mean and unit spread (taught in 03_heads).
+
+    A 5σ scratch is 0.05 grey levels on a smooth part and 0.25 on brushed metal. Dividing each
+    image by its own spread measures every defect against its own background, which is what lets
+    one network see faint defects on quiet and busy surfaces alike (on the synthetic benchmark it
+    is the difference between learning in a few hundred steps and not at all).
+    """
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = x.std(dim=(2, 3), keepdim=True) if x.shape[2] * x.shape[3] > 1 else torch.ones_like(mean)
+    return (x - mean) / (std + eps)
+
+
 def sample_scores(out: Output, mode: str = "auto", k: int = 16) -> torch.Tensor:
     """One defect probability per sample, [B] (taught in 03_heads).
 
@@ -57,7 +70,8 @@ class MultiTaskNet(nn.Module):
     (taught in 03_heads).
 
     Any input size works: the input is padded (edge pixels repeated) to a multiple of the encoder's
-    total stride and the mask is cropped back, so odd sizes such as 97x131 come out 97x131.
+    total stride and the mask is cropped back, so odd sizes such as 97x131 come out 97x131. Inputs in
+    [0, 1] are standardised per image first (`standardize`).
     """
 
     def __init__(
@@ -82,6 +96,7 @@ class MultiTaskNet(nn.Module):
         self.stride = encoder.strides[-1]
 
     def forward(self, x: torch.Tensor) -> Output:
+        x = standardize(x)
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
         if pad_h or pad_w:
@@ -132,7 +147,7 @@ class SegModelWithHead(nn.Module):
         tapped: dict[str, torch.Tensor] = {}
         handle = self.seg_model.backbone.register_forward_hook(lambda _m, _i, out: tapped.update(out))
         try:
-            mask = self.seg_model(x)["out"]
+            mask = self.seg_model(standardize(x))["out"]
         finally:
             handle.remove()
         cls = self.cls_head(tapped[self.feature_key], mask) if self.cls_head is not None else None
