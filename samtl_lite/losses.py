@@ -114,6 +114,13 @@ class JointLoss(nn.Module):
             raise ValueError(f"seg must be one of {SEG_LOSSES} and cls one of {CLS_LOSSES}, got {seg!r}, {cls!r}")
         if schedule not in ("constant", "dynamic"):
             raise ValueError(f"schedule must be 'constant' or 'dynamic', got {schedule!r}")
+        if schedule == "dynamic" and (w_seg, w_cls) != (0.5, 0.5):
+            raise ValueError("schedule='dynamic' sets both weights itself (w_seg = 1 - e/E, w_cls = delta e/E); "
+                             "it applies to the mtl variant, so leave w_seg and w_cls at their defaults")
+        if pos_weight is not None and "bce" not in seg:
+            raise ValueError(f"pos_weight applies to the BCE term; seg={seg!r} has none (use 'bce' or 'bce+dice')")
+        if distance_weighting and seg == "dice":
+            raise ValueError("distance_weighting weights per-pixel terms (BCE, focal); seg='dice' has none")
         self.seg, self.cls, self.pos_weight, self.cls_pos_weight = seg, cls, pos_weight, cls_pos_weight
         self.distance_weighting, self.gamma, self.schedule, self.delta = distance_weighting, gamma, schedule, delta
         self.w_seg, self.w_cls = (0.0, 0.0) if schedule == "dynamic" else (w_seg, w_cls)

@@ -105,3 +105,12 @@ def test_dynamic_schedule():
     assert loss.w_seg == pytest.approx(0.7) and loss.w_cls == pytest.approx(0.15)
     with pytest.raises(ValueError):
         JointLoss(seg="lovasz")
+
+
+def test_options_that_would_be_ignored_are_refused():
+    with pytest.raises(ValueError, match="dynamic"):
+        JointLoss.for_variant("seg-only", schedule="dynamic")
+    with pytest.raises(ValueError, match="pos_weight"):
+        JointLoss(seg="dice", pos_weight=5.0)
+    with pytest.raises(ValueError, match="distance_weighting"):
+        JointLoss(seg="dice", distance_weighting=True)

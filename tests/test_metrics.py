@@ -160,3 +160,10 @@ def test_mask_stats_counts():
     s = mask_stats(PRED, GT)
     assert s["inter"].tolist() == [2, 0, 0, 0] and s["pred"].tolist() == [3, 0, 2, 0]
     assert s["gt"].tolist() == [4, 1, 0, 0] and s["pixels"].tolist() == [16] * 4
+
+
+def test_streaming_require_overlap():
+    gt, pred = masks([0], [5, 6]), masks([15], [5, 6])
+    acc = SegMetrics(require_overlap=True)
+    acc.update(pred, gt)
+    assert acc.compute()["seg_recall"] == seg_recall(pred, gt, require_overlap=True) == 0.5

@@ -97,7 +97,10 @@ def pixel_miou_from(stats: dict[str, np.ndarray]) -> float:
 
 
 def seg_miou(pred: ArrayLike, gt: ArrayLike, threshold: float = 0.5) -> float:
-    """Mean IoU over samples with a true or a predicted defect; nan when there are none (taught in 05_metrics)."""
+    """Mean IoU over samples with a true or a predicted defect; nan when there are none (taught in 05_metrics).
+
+    It measures the masks' shape, so it takes no `min_area`: a 2-pixel false alarm below `min_area`
+    is "declared clean" by `seg_recall`/`seg_accuracy` but still enters here with IoU 0."""
     return seg_miou_from(mask_stats(pred, gt, threshold))
 
 
@@ -131,8 +134,8 @@ class SegMetrics:
     all the data at once.
     """
 
-    def __init__(self, threshold: float = 0.5, min_area: int = 1) -> None:
-        self.threshold, self.min_area = threshold, min_area
+    def __init__(self, threshold: float = 0.5, min_area: int = 1, require_overlap: bool = False) -> None:
+        self.threshold, self.min_area, self.require_overlap = threshold, min_area, require_overlap
         self.reset()
 
     def reset(self) -> None:
@@ -172,7 +175,7 @@ class SegMetrics:
             "n_samples": int(len(s["gt"])),
             "n_defective": int((s["gt"] > 0).sum()),
             "seg_miou": seg_miou_from(s),
-            "seg_recall": seg_recall_from(s, self.min_area),
+            "seg_recall": seg_recall_from(s, self.min_area, self.require_overlap),
             "seg_accuracy": seg_accuracy_from(s, self.min_area),
             "pixel_miou": pixel_miou_from(s),
             "defect_iou": d_iou,
