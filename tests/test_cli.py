@@ -1,4 +1,3 @@
-import json
 import subprocess
 import sys
 
@@ -34,15 +33,6 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "nothing"))
     assert main(["data", "info", "ksdd2"]) == 2
     assert "get_ksdd2.py" in capsys.readouterr().err
-
-
-def test_demo_summarises_the_benchmark(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--size", "64"]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {summary[s]["n"] for s in summary} == {2000, 500, 1000}
-    assert 0.2 < summary["train"]["defect_rate"] < 0.3
-    assert (tmp_path / "gallery.png").stat().st_size > 10_000
-    assert "defect pixels: 1 in" in capsys.readouterr().out
 
 
 def test_bench_prints_rates(capsys):

@@ -3,6 +3,7 @@
 Taught in 01_defect_data.
 """
 
+from samtl_lite.data.catalog import get_dataset, get_splits
 from samtl_lite.data.io import data_dir, load_image, load_mask, pad_to_multiple, resize_image, resize_mask
 from samtl_lite.data.real import (
     DAGM,
@@ -14,7 +15,7 @@ from samtl_lite.data.real import (
     split_by_class,
 )
 from samtl_lite.data.sampler import balanced_sampler
-from samtl_lite.data.synthetic import DEFECT_TYPES, SyntheticDefects, polyline_distance
+from samtl_lite.data.synthetic import DEFECT_TYPES, SyntheticDefects, polyline_distance, synthetic_benchmark
 from samtl_lite.data.transforms import default_augmentation, make_item
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "balanced_sampler",
     "data_dir",
     "default_augmentation",
+    "get_dataset",
+    "get_splits",
     "load_image",
     "load_mask",
     "make_item",
@@ -37,4 +40,5 @@ __all__ = [
     "resize_image",
     "resize_mask",
     "split_by_class",
+    "synthetic_benchmark",
 ]
