@@ -133,7 +133,7 @@ def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Ax
     for i, name in enumerate(names):
         ax.bar(x + i * width, [r["recall"] for r in rows_by_name[name]], width, label=name)
     pct = unit == "area"
-    labels = [f"{100 * r['lo']:.2g}–{100 * r['hi']:.2g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
+    labels = [f"{100 * r['lo']:.3g}–{100 * r['hi']:.3g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
     ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
     ax.set(ylabel="recall", ylim=(0, 1.05), xlabel="defect area (% of image)" if pct else f"defect {unit}")
     ax.legend()

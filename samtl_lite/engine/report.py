@@ -117,7 +117,7 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
     first = results[names[0]].get("recall_by_area", {}).get("sample", [])
     for b, row in enumerate(first):
         if row["n"]:
-            label = f"missed, defects {100 * row['lo']:.2g}–{100 * row['hi']:.2g}% of image"
+            label = f"missed, defects {100 * row['lo']:.3g}–{100 * row['hi']:.3g}% of image"
             cells = []
             for n in names:
                 r = results[n]["recall_by_area"]["sample"][b]
