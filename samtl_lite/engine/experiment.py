@@ -1,0 +1,143 @@
+"""The experiment: pixel-centric vs sample-centric training, several seeds, mean ± std.
+
+Taught in 07_experiment. Every cell (dataset x variant) is trained with the same encoder, input size,
+epochs and augmentation, for each seed; thresholds are chosen on validation and applied to test.
+Variants: `seg-only` (mask loss only; sample score = the mask's largest probability), `mtl` (0.5/0.5
+joint loss), `mtl + gating` (the mtl model, masks erased where the head says clean; no extra
+training) and `mtl-detached` (the head's gradient stopped at the encoder: does the *gradient*
+matter, or only the extra head?). Finished runs are skipped, so an interrupted experiment resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from samtl_lite.engine.config import TrainConfig
+from samtl_lite.engine.report import write_json
+from samtl_lite.engine.run import train_and_evaluate
+from samtl_lite.viz import plot_recall_by
+
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "synthetic": {"encoder": "tiny", "size": 128, "epochs": 6, "batch_size": 16, "n_train": 2000, "n_eval": 500},
+        "magnetic-tile": {"encoder": "tiny", "size": 192, "epochs": 12, "batch_size": 16},
+    },
+    "gpu": {
+        "synthetic": {"encoder": "resnet18", "size": 256, "epochs": 30, "batch_size": 32, "n_train": 2000,
+                      "n_eval": 1000},
+        "magnetic-tile": {"encoder": "resnet18", "size": 320, "epochs": 60, "batch_size": 16},
+    },
+}
+TRAINED = {"seg-only": {"model": "seg-only"}, "mtl": {"model": "mtl"},
+           "mtl-detached": {"model": "mtl", "detach_input": True}}
+METRICS = ("ap", "auroc", "recall_at_fpr_1pct", "recall_at_fpr_5pct", "fn", "fp", "seg_recall", "seg_accuracy",
+           "seg_miou", "pixel_miou")
+
+
+def run_cell(dataset: str, variant: str, seed: int, recipe: dict[str, Any], out: Path,
+             progress: bool = True) -> dict[str, Any]:
+    """Train and evaluate one variant with one seed, or read the result of a finished run."""
+    folder = out / dataset / variant / f"seed{seed}"
+    done = folder / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    keys = ("encoder", "epochs", "batch_size")
+    config = TrainConfig(**TRAINED[variant], **{k: recipe[k] for k in keys}, seed=seed)
+    start = time.perf_counter()
+    result = train_and_evaluate(config, dataset, folder, size=recipe["size"], progress=progress,
+                                n_train=recipe.get("n_train"), n_eval=recipe.get("n_eval"))
+    result["seconds"] = time.perf_counter() - start
+    write_json(done, result)
+    return json.loads(done.read_text())
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Mean and std over seeds of each metric, and the mean recall per defect-area bin, per variant."""
+    table: dict[str, dict[str, Any]] = {}
+    for variant, results in runs.items():
+        row: dict[str, Any] = {"seeds": len(results)}
+        for m in METRICS:
+            values = np.array([r.get(m) if r.get(m) is not None else np.nan for r in results], dtype=float)
+            finite = values[~np.isnan(values)]
+            row[m] = {"mean": float(finite.mean()) if finite.size else float("nan"),
+                      "std": float(finite.std()) if finite.size else float("nan"), "values": values.tolist()}
+        for key in ("recall_by_area", "recall_by_contrast"):
+            bins = [r[key]["sample"] for r in results if key in r]
+            if bins:
+                row[key] = [
+                    {"lo": b["lo"], "hi": b["hi"], "n": b["n"],
+                     "recall": float(np.mean([run[i]["recall"] for run in bins])) if b["n"] else float("nan")}
+                    for i, b in enumerate(bins[0])
+                ]
+        table[variant] = row
+    return table
+
+
+def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
+    """One row per metric, one column per variant: mean ± std over seeds."""
+    names = list(summary)
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for m in METRICS:
+        integer = m in ("fn", "fp")
+        cells = []
+        for n in names:
+            v = summary[n][m]
+            cells.append("–" if np.isnan(v["mean"]) else
+                         (f"{v['mean']:.1f} ± {v['std']:.1f}" if integer else f"{v['mean']:.3f} ± {v['std']:.3f}"))
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def bins_table(summary: dict[str, dict[str, Any]], key: str = "recall_by_area") -> str:
+    """Recall per defect-area bin, one column per variant."""
+    names = [n for n in summary if key in summary[n]]
+    if not names:
+        return ""
+    lines = ["| defect area (% of image) | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for i, b in enumerate(summary[names[0]][key]):
+        if b["n"]:
+            cells = [f"{summary[n][key][i]['recall']:.2f}" for n in names]
+            lines.append(f"| {100 * b['lo']:.3g}–{100 * b['hi']:.3g} | {b['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tuple[int, ...] = (0, 1, 2),
+                   datasets: tuple[str, ...] = ("synthetic", "magnetic-tile"), progress: bool = True,
+                   **overrides: Any) -> dict[str, Any]:
+    """Run the whole protocol and write `results.json`, `results.md` and recall-by-size plots
+    (taught in 07_experiment). `overrides` change every dataset's recipe (e.g. epochs=1 for a smoke test)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"recipe": recipe, "seeds": list(seeds), "datasets": {}}
+    sections = []
+    start = time.perf_counter()
+    for dataset in datasets:
+        r = {**RECIPES[recipe][dataset], **{k: v for k, v in overrides.items() if v is not None}}
+        runs: dict[str, list[dict[str, Any]]] = {"seg-only": [], "mtl": [], "mtl + gating": [], "mtl-detached": []}
+        seconds = []
+        for seed in seeds:
+            for variant in TRAINED:
+                result = run_cell(dataset, variant, seed, r, out, progress)
+                seconds.append(result.get("seconds", 0.0))
+                runs[variant].append(result["test"])
+                if variant == "mtl":
+                    runs["mtl + gating"].append(result["test_gated"])
+        summary = summarize(runs)
+        report["datasets"][dataset] = {"recipe": r, "summary": summary, "train_seconds": float(np.sum(seconds))}
+        fig, ax = plt.subplots(figsize=(9, 3.5))
+        plot_recall_by({v: s["recall_by_area"] for v, s in summary.items() if "recall_by_area" in s}, ax=ax)
+        ax.set_title(f"{dataset}: sample-decision recall by defect size (mean over {len(seeds)} seeds)")
+        fig.savefig(out / f"recall_by_area_{dataset}.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        sections.append(f"### {dataset}\n\nrecipe: {r}\n\n{markdown_table(summary)}\n\n"
+                        f"Sample-decision recall by defect area (mean over seeds):\n\n{bins_table(summary)}\n")
+    report["wall_seconds"] = time.perf_counter() - start
+    write_json(out / "results.json", report)
+    (out / "results.md").write_text("\n".join(sections))
+    return report
