@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from samtl_lite.data import SyntheticDefects
+from samtl_lite.engine import predict_dataset
+from samtl_lite.explorer import Explorer
+from samtl_lite.metrics import confusion_at, pixel_miou, seg_accuracy, seg_miou, seg_recall
+from samtl_lite.models import build_model
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    data = SyntheticDefects(n=40, size=32, seed=5, defect_rate=0.5)
+    model = build_model("mtl").eval()
+    pred = predict_dataset(model, data, batch_size=16, progress=False)
+    with torch.no_grad():
+        prob = torch.sigmoid(model(torch.stack([data[i]["image"] for i in range(len(data))])).mask_logits)
+    gt = torch.stack([data[i]["mask"] for i in range(len(data))])
+    return Explorer(pred, data, model), prob, gt
+
+
+@pytest.mark.parametrize("score_t", [0.3, 0.45, 0.5, 0.55, 0.9])
+@pytest.mark.parametrize("mask_t,min_area", [(0.5, 1), (0.3, 5), (0.8, 1)])
+def test_slider_numbers_equal_the_metrics_on_the_masks(setup, score_t, mask_t, min_area):
+    explorer, prob, gt = setup
+    n = explorer.numbers(score_t, mask_t, min_area)
+    cm = confusion_at(explorer.pred.score, explorer.pred.label, score_t)
+    assert {k: n[k] for k in cm} == cm
+    assert n["seg_recall"] == pytest.approx(seg_recall(prob, gt, min_area=min_area, threshold=mask_t), nan_ok=True)
+    assert n["seg_accuracy"] == pytest.approx(seg_accuracy(prob, gt, min_area=min_area, threshold=mask_t))
+    assert n["seg_miou"] == pytest.approx(seg_miou(prob, gt, threshold=mask_t), nan_ok=True)
+    assert n["pixel_miou"] == pytest.approx(pixel_miou(prob, gt, threshold=mask_t))
+    misses, alarms = explorer.misses(score_t), explorer.false_alarms(score_t)
+    assert len(misses) == cm["fn"] and len(alarms) == cm["fp"]
+    scores = explorer.pred.score
+    assert all(np.diff([scores[i] for i in misses]) >= 0) and all(np.diff([scores[i] for i in alarms]) <= 0)
+
+
+def test_panels_use_the_cached_probability(setup):
+    import matplotlib.pyplot as plt
+
+    explorer, prob, _ = setup
+    assert torch.allclose(explorer.probability(3), prob[3], atol=1e-6)
+    assert explorer.probability(3) is explorer.probability(3)
+    fig, ax = plt.subplots()
+    explorer.panel(3, 0.5, ax)
+    assert "score" in ax.get_title()
+    plt.close(fig)
+    assert explorer.nearest(0.47) == 0.5
