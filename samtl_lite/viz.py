@@ -131,7 +131,8 @@ def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Ax
     x = np.arange(len(first))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
-        ax.bar(x + i * width, [r["recall"] for r in rows_by_name[name]], width, label=name)
+        recalls = [np.nan if r["recall"] is None else r["recall"] for r in rows_by_name[name]]  # None: from JSON
+        ax.bar(x + i * width, recalls, width, label=name)
     pct = unit == "area"
     labels = [f"{100 * r['lo']:.3g}–{100 * r['hi']:.3g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
     ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
