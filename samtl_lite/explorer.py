@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from samtl_lite.engine.evaluate import Predictions
+from samtl_lite.metrics import confusion_at
 from samtl_lite.metrics.masks import pixel_miou_from, seg_accuracy_from, seg_miou_from, seg_recall_from
 
 
@@ -29,12 +30,9 @@ class Explorer:
     def numbers(self, score_threshold: float, mask_threshold: float | None = None,
                 min_area: int = 1) -> dict[str, float]:
         """Confusion counts, precision and recall of the sample decisions, and the mask metrics."""
-        y = self.pred.label > 0.5
-        d = self.pred.score >= score_threshold
-        tp, fp = int((d & y).sum()), int((d & ~y).sum())
-        fn, tn = int((~d & y).sum()), int((~d & ~y).sum())
-        out: dict[str, float] = {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
-                                 "precision": tp / (tp + fp) if tp + fp else float("nan"),
+        cm = confusion_at(self.pred.score, self.pred.label, score_threshold)
+        tp, fp, fn = cm["tp"], cm["fp"], cm["fn"]
+        out: dict[str, float] = {**cm, "precision": tp / (tp + fp) if tp + fp else float("nan"),
                                  "recall": tp / (tp + fn) if tp + fn else float("nan")}
         if mask_threshold is not None and self.pred.stats:
             st = self.pred.stats[self.nearest(mask_threshold)]
