@@ -5,21 +5,41 @@ from conftest import write_gray
 from PIL import Image
 
 from samtl_lite import DataError
-from samtl_lite.data import load_image, load_mask, pad_to_multiple, resize_image, resize_mask
+from samtl_lite.data import fit_and_pad, load_image, load_mask, pad_to_multiple, resize_image, resize_mask
+from samtl_lite.data.io import check_resize
 
 
-def test_mask_binarisation_antialiased_and_01(tmp_path):
-    ramp = np.array([[0, 1, 127, 128, 200, 255]], np.uint8)
-    assert load_mask(write_gray(tmp_path / "aa.png", ramp))[0, 0].tolist() == [0, 0, 0, 1, 1, 1]
+def test_mask_rule_any_non_zero_or_the_given_threshold(tmp_path):
+    ramp = write_gray(tmp_path / "aa.png", np.array([[0, 1, 127, 128, 200, 255]], np.uint8))
+    assert load_mask(ramp)[0, 0].tolist() == [0, 1, 1, 1, 1, 1]  # any non-zero value is defect
+    assert load_mask(ramp, threshold=128)[0, 0].tolist() == [0, 0, 0, 1, 1, 1]  # value >= threshold
     zero_one = np.array([[0, 1, 1, 0]], np.uint8)
     assert load_mask(write_gray(tmp_path / "01.png", zero_one))[0, 0].tolist() == [0, 1, 1, 0]
     assert load_mask(write_gray(tmp_path / "empty.png", np.zeros((3, 3)))).sum() == 0
 
 
+def test_sixteen_bit_masks_with_small_values(tmp_path):
+    mask = np.zeros((16, 16), np.uint16)
+    mask[2:5, 3:7] = 1000  # 12 defect pixels, stored as 1000 of 65535
+    Image.fromarray(mask).save(tmp_path / "m1000.png")
+    read = load_mask(tmp_path / "m1000.png")
+    assert read.shape == (1, 16, 16) and read.sum() == 12 and read[0, 2:5, 3:7].min() == 1
+    assert load_mask(tmp_path / "m1000.png", threshold=500).sum() == 12  # threshold in the file's units
+    Image.fromarray((mask > 0).astype(np.uint16)).save(tmp_path / "m01.png")
+    assert load_mask(tmp_path / "m01.png").sum() == 12
+    with pytest.raises(DataError, match=r"m01.png: mask values go up to 1, all below mask_threshold 128"):
+        load_mask(tmp_path / "m01.png", threshold=128)  # the defect would vanish: an error, not an empty mask
+    with pytest.raises(DataError, match=r"m01.png: mask_threshold must be > 0"):
+        load_mask(tmp_path / "m01.png", threshold=0)
+
+
 def test_label_map_mask_is_an_error_naming_the_file(tmp_path):
     path = write_gray(tmp_path / "labels.png", np.array([[0, 1, 2, 3]]))
-    with pytest.raises(DataError, match="labels.png.*label map"):
+    with pytest.raises(DataError, match=r"labels.png: mask values \[1, 2, 3\].*label map.*--mask-threshold"):
         load_mask(path)
+    assert load_mask(path, threshold=2)[0, 0].tolist() == [0, 0, 1, 1]  # the user said which values are defect
+    few_large = write_gray(tmp_path / "edge.png", np.array([[0, 40, 255, 255]]))  # an anti-aliased edge
+    assert load_mask(few_large)[0, 0].tolist() == [0, 1, 1, 1]
 
 
 def test_corrupt_and_missing_images_name_the_file(tmp_path):
@@ -33,23 +53,42 @@ def test_corrupt_and_missing_images_name_the_file(tmp_path):
 
 
 def test_sixteen_bit_rgba_palette_and_gray_colour_mix(tmp_path):
-    arr16 = np.array([[0, 65535], [32768, 1000]], np.uint16)
+    arr16 = np.tile(np.array([[0, 65535], [32768, 1000]], np.uint16), (4, 4))
     Image.fromarray(arr16).save(tmp_path / "deep.png")
     img = load_image(tmp_path / "deep.png")
     assert torch.allclose(img[0], torch.tensor(arr16 / 65535.0, dtype=torch.float32))
 
-    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[..., 0], rgba[..., 3] = 255, 10  # red, almost transparent: alpha is dropped
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     assert load_image(tmp_path / "rgba.png", channels=3)[:, 0, 0].tolist() == [1.0, 0.0, 0.0]
     assert load_image(tmp_path / "rgba.png")[0, 0, 0] == pytest.approx(0.299)
 
-    Image.fromarray(np.full((2, 2), 200, np.uint8)).convert("P").save(tmp_path / "pal.png")
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).convert("P").save(tmp_path / "pal.png")
     assert load_image(tmp_path / "pal.png")[0, 0, 0] == pytest.approx(200 / 255, abs=1e-3)
 
-    gray = write_gray(tmp_path / "g.png", np.full((2, 2), 51))
-    assert load_image(gray, channels=3).shape == (3, 2, 2)
+    gray = write_gray(tmp_path / "g.png", np.full((8, 8), 51))
+    assert load_image(gray, channels=3).shape == (3, 8, 8)
     assert torch.allclose(load_image(gray, channels=3)[:, 0, 0], torch.full((3,), 0.2))
+    with pytest.raises(DataError, match=r"channels must be 1 .*got 4\. Pass --channels"):
+        load_image(gray, channels=4)
+
+
+def test_too_small_image_names_the_file(tmp_path):
+    path = write_gray(tmp_path / "speck.png", np.zeros((5, 30)))
+    with pytest.raises(DataError, match=r"speck.png: image is 30x5 pixels.*under the 8"):
+        load_image(path)
+    assert load_image(write_gray(tmp_path / "ok.png", np.zeros((8, 30)))).shape == (1, 8, 30)
+
+
+def test_decompression_bomb_is_a_data_error(tmp_path, monkeypatch):
+    warn = write_gray(tmp_path / "big.png", np.zeros((40, 40)))  # 1,600 pixels: over the limit, Pillow warns
+    error = write_gray(tmp_path / "huge.png", np.zeros((50, 50)))  # 2,500: over twice the limit, Pillow raises
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    for path in (warn, error):
+        for load in (load_image, load_mask):
+            with pytest.raises(DataError, match=rf"{path.name}: .*decompression bomb.*MAX_IMAGE_PIXELS"):
+                load(path)
 
 
 def test_one_pixel_scratch_survives_downscaling():
@@ -70,3 +109,18 @@ def test_resize_and_pad_shapes():
     padded = pad_to_multiple(img, 32)
     assert padded.shape == (1, 64, 64) and torch.equal(padded[:, :37, :53], img) and padded[:, 37:].sum() == 0
     assert pad_to_multiple(torch.rand(1, 64, 32), 32).shape == (1, 64, 32)
+
+
+def test_fit_and_pad_keeps_the_aspect_ratio():
+    image, mask = torch.ones(1, 20, 40), torch.zeros(1, 20, 40)
+    mask[0, 0:5, 0:10] = 1.0
+    out, out_mask = fit_and_pad(image, mask, 16)  # scale 0.4: 8x16 of picture, 8 rows of padding below
+    assert out.shape == out_mask.shape == (1, 16, 16)
+    assert out[:, :8].gt(0.999).all() and out[:, 8:].eq(0).all()
+    assert torch.nonzero(out_mask[0]).tolist() == [[r, c] for r in (0, 1) for c in range(4)]
+    tall, _ = fit_and_pad(torch.ones(3, 40, 20), torch.zeros(1, 40, 20), (16, 16))
+    assert tall.shape == (3, 16, 16) and tall[:, :, :8].gt(0.999).all() and tall[:, :, 8:].eq(0).all()
+    same, _ = fit_and_pad(torch.ones(1, 20, 40), torch.zeros(1, 20, 40), (16, 32))  # same aspect: no padding
+    assert same.gt(0.999).all()
+    with pytest.raises(DataError, match="resize must be one of stretch, pad, got 'crop'"):
+        check_resize("crop")

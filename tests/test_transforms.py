@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from samtl_lite import DataError
 from samtl_lite.data import balanced_sampler, default_augmentation, make_item
 
 
@@ -39,7 +40,9 @@ def test_balanced_sampler_hits_the_requested_fraction():
 
 
 def test_balanced_sampler_refuses_one_class():
-    with pytest.raises(ValueError, match="0 defective"):
+    with pytest.raises(DataError, match=r"got 0 defective and 2 clean.*--no-balanced.*add defective samples"):
         balanced_sampler([0.0, 0.0])
+    with pytest.raises(DataError, match=r"got 3 defective and 0 clean.*--no-balanced.*add clean samples"):
+        balanced_sampler([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="pos_fraction"):
         balanced_sampler([0.0, 1.0], pos_fraction=1.0)

@@ -3,8 +3,16 @@
 Taught in 01_defect_data.
 """
 
-from samtl_lite.data.catalog import get_dataset, get_splits
-from samtl_lite.data.io import data_dir, load_image, load_mask, pad_to_multiple, resize_image, resize_mask
+from samtl_lite.data.catalog import get_dataset, get_splits, native_channels, resize_note
+from samtl_lite.data.io import (
+    data_dir,
+    fit_and_pad,
+    load_image,
+    load_mask,
+    pad_to_multiple,
+    resize_image,
+    resize_mask,
+)
 from samtl_lite.data.real import (
     DAGM,
     ImageMaskFolder,
@@ -13,6 +21,7 @@ from samtl_lite.data.real import (
     MagneticTile,
     PairDataset,
     split_by_class,
+    split_by_group,
 )
 from samtl_lite.data.sampler import balanced_sampler
 from samtl_lite.data.synthetic import DEFECT_TYPES, SyntheticDefects, polyline_distance, synthetic_benchmark
@@ -30,15 +39,19 @@ __all__ = [
     "balanced_sampler",
     "data_dir",
     "default_augmentation",
+    "fit_and_pad",
     "get_dataset",
     "get_splits",
     "load_image",
     "load_mask",
     "make_item",
+    "native_channels",
     "pad_to_multiple",
     "polyline_distance",
     "resize_image",
     "resize_mask",
+    "resize_note",
     "split_by_class",
+    "split_by_group",
     "synthetic_benchmark",
 ]

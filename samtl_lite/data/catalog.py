@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import csv
+import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from torch.utils.data import Dataset, Subset
 
-from samtl_lite.data.real import DAGM, ImageMaskFolder, KolektorSDD, KolektorSDD2, MagneticTile, split_by_class
+from samtl_lite.data.io import as_hw, check_channels, check_resize, image_size, is_colour, list_images
+from samtl_lite.data.real import (
+    DAGM,
+    ImageMaskFolder,
+    KolektorSDD,
+    KolektorSDD2,
+    MagneticTile,
+    PairDataset,
+    split_by_group,
+)
 from samtl_lite.data.synthetic import synthetic_benchmark
-from samtl_lite.data.transforms import default_augmentation
+from samtl_lite.data.transforms import Transform, default_augmentation
+from samtl_lite.errors import DataError
 
 DATASETS = ("synthetic", "magnetic-tile", "ksdd2", "dagm", "ksdd", "folder")
+NATIVE_CHANNELS = {"synthetic": 1, "magnetic-tile": 1, "ksdd2": 3, "dagm": 1, "ksdd": 1}
+COLOUR_PROBE = 16  # how many images of a folder are looked at to decide whether it is colour
+SPLITS = ("train", "val", "test")
+FOLDER_ONLY = {"images": None, "masks": None, "group": None, "split_csv": None, "mask_suffix": "",
+               "missing_mask": "error"}  # get_splits options that only `folder` reads, with their defaults
+
+
+def _check_name(name: str, images: str | Path | None = None) -> None:
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}. Choose one of {', '.join(DATASETS)}.")
+    if name == "folder" and images is None:
+        raise DataError("--data folder needs --images DIR (and --masks DIR unless all images are clean).")
 
 
 def get_dataset(
@@ -20,10 +45,11 @@ def get_dataset(
     size: int | tuple[int, int] | None = None,
     images: str | Path | None = None,
     masks: str | Path | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> Dataset:
     """A dataset by name and split (taught in 01_defect_data). `synthetic` is the fixed benchmark
     (128² unless `size` says otherwise); `folder` needs `images` (and usually `masks`) folders."""
+    _check_name(name, images)
     if name == "synthetic":
         return synthetic_benchmark(split, size=size or 128, **kwargs)
     if name == "magnetic-tile":
@@ -34,19 +60,91 @@ def get_dataset(
         return DAGM(split=split, size=size, **kwargs)
     if name == "ksdd":
         return KolektorSDD(size=size, **kwargs)
-    if name == "folder":
-        if images is None:
-            raise ValueError("--data folder needs --images DIR (and --masks DIR unless all images are clean)")
-        return ImageMaskFolder(images, masks, size=size, **kwargs)
-    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    return ImageMaskFolder(images, masks, size=size, **kwargs)
 
 
-def stratified_parts(labels: np.ndarray, fractions: dict[str, float], seed: int = 0) -> dict[str, list[int]]:
-    """Split indices so each part keeps the share of defective samples: `fractions` of the clean and
-    of the defective samples go to each named part, the rest to "train" (taught in 09_real_data)."""
-    parts = split_by_class([str(int(y > 0.5)) for y in labels], fractions.get("test", 0.0),
-                           fractions.get("val", 0.0), seed)
-    return {k: parts[k] for k in ("train", "val", "test")}
+def native_channels(name: str, images: str | Path | None = None) -> int:
+    """The channel count a dataset is stored with (taught in 09_real_data): 3 for KolektorSDD2, 1 for
+    DAGM, KolektorSDD, Magnetic Tile and synthetic; for `folder`, 3 if any of its first 16 images
+    (by name) is colour whose channels actually differ, else 1 (gray saved as RGB stays 1)."""
+    _check_name(name, images)
+    if name != "folder":
+        return NATIVE_CHANNELS[name]
+    return 3 if any(is_colour(p) for p in list_images(Path(images))[:COLOUR_PROBE]) else 1
+
+
+def group_keys(files: Sequence[Path], pattern: str) -> list[str]:
+    """The group (physical part) of each file: `re.search(pattern, file name)`'s first capture group,
+    or the whole match if the pattern has none (taught in 09_real_data). `^(part\\d+)_` puts
+    `part07_a.png` and `part07_b.png` in group `part07`. A file it does not match is an error."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as err:
+        raise DataError(f"group regex {pattern!r} is not a valid regular expression ({err}). Fix --group.") from None
+    keys = []
+    for f in files:
+        m = rx.search(f.name)
+        key = m and (m.group(1) if rx.groups else m.group(0))
+        if not key:
+            raise DataError(
+                f"{f}: the group regex {pattern!r} finds no part name in this file name. Fix --group so it "
+                r"matches every image (e.g. '^(part\d+)_' for part07_a.png), or rename the file."
+            )
+        keys.append(key)
+    return keys
+
+
+def read_split_csv(path: str | Path, files: Sequence[Path]) -> dict[str, list[int]]:
+    """{"train", "val", "test"} -> indices into `files`, read from a CSV with the columns `file,split`
+    (taught in 09_real_data). `file` is an image's file name, `split` one of train, val, test; every
+    image must be listed once. Any other row is an error naming the CSV row."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: split CSV not found. Check --split-csv.")
+    index = {f.name: i for i, f in enumerate(files)}
+    parts: dict[str, list[int]] = {k: [] for k in SPLITS}
+    seen: dict[str, int] = {}
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not {"file", "split"} <= set(reader.fieldnames or ()):
+            raise DataError(f"{path}: the first row must name the columns file,split, got {reader.fieldnames}. "
+                            "Add that header row.")
+        for row in reader:
+            where, name, split = f"{path}, row {reader.line_num}", (row["file"] or "").strip(), row["split"]
+            if (split or "").strip() not in parts:
+                raise DataError(f"{where}: split {split!r} is not train, val or test. Fix the row.")
+            if name not in index:
+                raise DataError(f"{where}: {name!r} is not an image of the images folder. Use the file name "
+                                "with its extension (e.g. part07_a.png), or delete the row.")
+            if name in seen:
+                raise DataError(f"{where}: {name} is listed again (first in row {seen[name]}). Keep one row.")
+            seen[name] = reader.line_num
+            parts[split.strip()].append(index[name])
+    unlisted = [f.name for f in files if f.name not in seen]
+    if unlisted:
+        raise DataError(f"{path}: {len(unlisted)} images are not listed (first: {', '.join(unlisted[:3])}). "
+                        "Add a row `file,split` for each image.")
+    return {k: sorted(v) for k, v in parts.items()}
+
+
+def _pool_parts(name: str, pool: PairDataset, group: str | None, split_csv: str | Path | None,
+                split_seed: int) -> dict[str, list[int]]:
+    """70/15/15 of a pool without an official split: by physical part where one is known."""
+    files = [s.image for s in pool.samples]
+    if split_csv is not None:
+        return read_split_csv(split_csv, files)
+    if name == "ksdd":
+        groups: Sequence[Any] = [s.defect_class for s in pool.samples]  # the part folder, kos01..kos50
+    else:
+        groups = group_keys(files, group) if group is not None else range(len(files))
+    return split_by_group(groups, pool.labels, 0.15, 0.15, split_seed)
+
+
+def _check_parts(parts: dict[str, list[int]], source: str, names: Sequence[str] = SPLITS) -> None:
+    empty = [k for k in names if not parts[k]]
+    if empty:
+        raise DataError(f"{source}: the {' and '.join(empty)} split would be empty: too few images (or parts) to "
+                        "split. Add images, or assign each image a split with --split-csv.")
 
 
 def get_splits(
@@ -55,34 +153,98 @@ def get_splits(
     augment: bool = True,
     images: str | Path | None = None,
     masks: str | Path | None = None,
-    seed: int = 0,
+    split_seed: int = 0,
     n_train: int | None = None,
     n_eval: int | None = None,
+    channels: int | None = None,
+    resize: str = "stretch",
+    group: str | None = None,
+    split_csv: str | Path | None = None,
+    mask_suffix: str = "",
+    missing_mask: str = "error",
+    mask_threshold: float | None = None,
+    transform: Transform | None = None,
 ) -> tuple[Dataset, Dataset, Dataset]:
     """(train, val, test) of a dataset, with augmentation on train only (taught in 06_training).
 
     - synthetic: the fixed benchmark's three seeds (128² by default; `n_train`/`n_eval` shrink it);
-    - magnetic-tile: the stratified 70/30 split by class, seed 0, with 10% of the images (per class)
-      carved out of the training part for validation;
+    - magnetic-tile: stratified 70/30 by class, with 10% of each class's images carved out of the
+      training part for validation;
     - ksdd2, dagm: the official train/test split, 15% of train (stratified by label) for validation;
-    - ksdd, folder: one pool split 70/15/15, stratified by label.
-    Real datasets are resized to `size`, 256² unless given.
+    - ksdd: 70/15/15 by physical part (kos01..kos50), parts stratified by whether they hold a defect;
+    - folder: 70/15/15 stratified by label, by image; `group` (a regex, see `group_keys`) splits by
+      physical part instead, `split_csv` (`file,split` rows) fixes the split. Images of one part in
+      both train and test let a model recognise the part rather than the defect and inflate test scores.
+    The split is part of the benchmark: it depends on `split_seed` only, never on a training seed.
+    Real datasets are resized to `size` (256² unless given) by `resize`: "stretch" or "pad" (keep
+    the aspect ratio, see `fit_and_pad`). `channels=None` reads each dataset's `native_channels`.
+    `transform` replaces the default augmentation of the training split. `mask_threshold`
+    (`load_mask`), and for `folder` `mask_suffix` and `missing_mask` (`ImageMaskFolder`), say how
+    masks are read.
     """
-    tf = default_augmentation() if augment else None
+    check_resize(resize)
+    given = {"images": images, "masks": masks, "group": group, "split_csv": split_csv, "mask_suffix": mask_suffix,
+             "missing_mask": missing_mask}
+    wrong = [k for k, default in FOLDER_ONLY.items() if name != "folder" and given[k] != default]
+    if wrong:
+        raise DataError(f"{', '.join(wrong)} only apply to the folder dataset, not to {name!r}. Drop them, "
+                        "or use --data folder.")
+    if group is not None and split_csv is not None:
+        raise DataError(f"{split_csv}: give either a group regex or a split CSV, not both. Drop one of them.")
+    channels = check_channels(native_channels(name, images) if channels is None else channels)
+    tf = transform if transform is not None else default_augmentation() if augment else None
     if name == "synthetic":
         size = size or 128
-        return (synthetic_benchmark("train", size, n=n_train, transform=tf),
-                synthetic_benchmark("val", size, n=n_eval), synthetic_benchmark("test", size, n=n_eval))
-    size = size or 256
+        return (synthetic_benchmark("train", size, n=n_train, transform=tf, channels=channels),
+                synthetic_benchmark("val", size, n=n_eval, channels=channels),
+                synthetic_benchmark("test", size, n=n_eval, channels=channels))
+    opts: dict[str, Any] = {"size": size or 256, "channels": channels, "resize": resize,
+                            "mask_threshold": mask_threshold}
     if name == "magnetic-tile":
-        return tuple(MagneticTile(split=s, size=size, val_fraction=0.1, transform=tf if s == "train" else None)
-                     for s in ("train", "val", "test"))
+        return tuple(MagneticTile(split=s, val_fraction=0.1, seed=split_seed, transform=tf if s == "train" else None,
+                                  **opts) for s in SPLITS)
     if name in ("ksdd2", "dagm"):  # official train/test; validation carved from train
-        train_pool = get_dataset(name, split="train", size=size, transform=tf)
-        plain_pool = get_dataset(name, split="train", size=size)
-        parts = stratified_parts(plain_pool.labels, {"val": 0.15}, seed)
-        return Subset(train_pool, parts["train"]), Subset(plain_pool, parts["val"]), get_dataset(name, "test", size)
-    train_pool = get_dataset(name, size=size, transform=tf, images=images, masks=masks)
-    plain_pool = get_dataset(name, size=size, images=images, masks=masks)
-    parts = stratified_parts(plain_pool.labels, {"val": 0.15, "test": 0.15}, seed)
-    return tuple(Subset(train_pool if k == "train" else plain_pool, parts[k]) for k in ("train", "val", "test"))
+        train_pool, plain_pool = get_dataset(name, transform=tf, **opts), get_dataset(name, **opts)
+        parts = split_by_group(range(len(plain_pool)), plain_pool.labels, 0.0, 0.15, split_seed)
+        _check_parts(parts, name, ("train", "val"))
+        return Subset(train_pool, parts["train"]), Subset(plain_pool, parts["val"]), get_dataset(name, "test", **opts)
+    if name == "folder":
+        opts |= {"images": images, "masks": masks, "mask_suffix": mask_suffix, "missing_mask": missing_mask}
+    train_pool, plain_pool = get_dataset(name, transform=tf, **opts), get_dataset(name, **opts)
+    parts = _pool_parts(name, plain_pool, group, split_csv, split_seed)
+    _check_parts(parts, str(split_csv or images or name))
+    return tuple(Subset(train_pool if k == "train" else plain_pool, parts[k]) for k in SPLITS)
+
+
+def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: str = "stretch") -> str | None:
+    """One line saying how preprocessing changes a dataset's images, when it changes them a lot; else
+    None (taught in 09_real_data).
+
+    Looks at the first sample's native size (read from the file header, not decoded): an aspect
+    ratio changed more than 1.5x by "stretch", a side shrunk more than 4x, colour read as gray.
+    `size` None means the dataset's own `size`. Synthetic data is drawn at its size: never a note.
+    """
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    if not isinstance(dataset, PairDataset):
+        return None
+    path, size = dataset.samples[0].image, size if size is not None else dataset.size
+    notes = []
+    if size is not None:
+        (w, h), (out_h, out_w) = image_size(path), as_hw(size)
+        if resize == "pad":
+            sy = sx = min(out_h / h, out_w / w)
+        else:
+            sy, sx = out_h / h, out_w / w
+        stretch, shrink = max(sx / sy, sy / sx), max(1 / sx, 1 / sy)
+        if stretch > 1.5:
+            scale = max(out_h, out_w) / max(h, w)
+            fit_h, fit_w = (max(32, round(n * scale / 32) * 32) for n in (h, w))
+            notes.append(f"stretching {w}x{h} images (width x height) to {out_w}x{out_h} changes their aspect ratio "
+                         f"{stretch:.1f}x: use --resize pad, or --size {fit_h} {fit_w} (H W)")
+        if shrink > 4:
+            notes.append(f"{w}x{h} images shrink {shrink:.1f}x to fit {out_w}x{out_h}: defects a few pixels wide "
+                         "may vanish; use a larger --size")
+    if dataset.channels == 1 and is_colour(path):
+        notes.append(f"colour images ({path.name}) are read as gray: use --channels 3 to keep colour")
+    return "; ".join(notes) or None

@@ -7,6 +7,7 @@ read silently, because a model trained on it would be wrong without anyone notic
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,12 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 
-from samtl_lite.errors import DataError
+from samtl_lite.errors import DataError, DatasetNotFoundError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MIN_SIDE = 8  # smaller images hold too little surface to learn or judge a defect from
+LABEL_MAP_MAX = 32  # several distinct non-zero mask values, all below this: a label map, not a mask
+RESIZE_MODES = ("stretch", "pad")
 
 
 def data_dir() -> Path:
@@ -25,18 +29,35 @@ def data_dir() -> Path:
     return Path(os.environ.get("SAMTL_DATA_DIR", "data"))
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, decode: bool = True) -> Image.Image:
+    """Open an image file; every failure (missing, corrupt, a decompression bomb) becomes a DataError."""
     try:
-        img = Image.open(path)
-        img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if decode:
+                img.load()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found. Check the path or re-download the dataset.") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise DataError(
+            f"{path}: {err} Pillow refuses images this large as a possible decompression bomb. If you trust "
+            "the file, downscale it, or raise the limit with `PIL.Image.MAX_IMAGE_PIXELS = <pixels>` first."
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(
             f"{path}: cannot decode this image ({err}). The file is corrupt or truncated: "
             "re-download or re-export it, or remove it from the folder."
         ) from None
     return img
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header without decoding it (taught in 09_real_data)."""
+    img = _open(Path(path), decode=False)
+    size = img.size
+    img.close()
+    return size
 
 
 def _to_array(img: Image.Image) -> np.ndarray:
@@ -51,16 +72,28 @@ def _to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+def check_channels(channels: int) -> int:
+    """`channels` itself if it is 1 (gray) or 3 (colour), else a DataError (taught in 01_defect_data)."""
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 (gray) or 3 (colour), got {channels}. Pass --channels 1 or 3.")
+    return channels
+
+
 def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
     """Read an image as a float tensor [C, H, W] in [0, 1] with C = `channels` (taught in 01_defect_data).
 
     Grayscale and colour files may be mixed in one folder: each is converted to `channels`
     (colour to gray by ITU-R 601 luma; gray to colour by repetition). 16-bit PNGs keep their range.
+    Images under 8 pixels on a side are refused: they hold too little surface to inspect.
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    check_channels(channels)
     path = Path(path)
     arr = _to_array(_open(path))
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise DataError(
+            f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels (width x height), under the {MIN_SIDE} "
+            "pixels a side needs to be usable. Remove it from the folder, or re-export it larger."
+        )
     if arr.ndim == 2:
         arr = arr[None] if channels == 1 else np.repeat(arr[None], 3, axis=0)
     else:
@@ -70,31 +103,51 @@ def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
-def load_mask(path: str | Path) -> torch.Tensor:
+def is_colour(path: str | Path) -> bool:
+    """True when an image's colour channels actually differ, by more than 2 of 255 levels somewhere
+    (taught in 09_real_data). A gray picture saved as RGB, as many tools do, counts as gray."""
+    arr = _to_array(_open(Path(path)))
+    return arr.ndim == 3 and bool(np.abs(arr - arr[..., :1]).max() > 2 / 255)
+
+
+def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
     """Read a defect mask as a float tensor [1, H, W] in {0, 1} (taught in 01_defect_data).
 
-    Masks stored as {0, 1} are kept; masks in 0..255 (often anti-aliased, as in Magnetic Tile)
-    are binarised at >= 128. A mask whose largest value lies in 2..127 looks like a multi-class
-    label map, which a binary defect mask cannot represent: that is an error, not a guess.
+    The rule: every non-zero pixel is defect, at any bit depth, so 0/1, 0/255 and 16-bit 0/1000
+    masks all read right. With `threshold`, a pixel is defect when its value >= `threshold`, in the
+    file's own units (128 drops the faint edge of an anti-aliased 0..255 mask, as Magnetic Tile needs).
+    Two ways to be wrong are errors, not guesses: without a threshold, two or more distinct non-zero
+    values all below 32 (e.g. 1, 2, 3) look like a label map of several classes, which one binary
+    mask cannot hold; with a threshold, non-zero pixels that all fall below it would silently vanish.
     """
     path = Path(path)
+    if threshold is not None and not threshold > 0:
+        raise DataError(
+            f"{path}: mask_threshold must be > 0 (defect = value >= threshold, in the file's units, e.g. "
+            f"128 for 0..255 masks), got {threshold}. Pass a positive --mask-threshold, or none for value > 0."
+        )
     img = _open(path)
-    if img.mode in ("RGB", "RGBA", "P", "LA"):
+    if img.mode in ("RGB", "RGBA", "P", "LA", "CMYK", "YCbCr"):
         img = img.convert("L")
     arr = np.asarray(img)
     if arr.ndim != 2:
         raise DataError(f"{path}: a mask must have one channel, got shape {arr.shape}. Save it as grayscale.")
-    top = int(arr.max()) if arr.size else 0
-    if top <= 1:
+    values = np.unique(arr[arr > 0])
+    if threshold is None:
+        if len(values) >= 2 and values.max() < LABEL_MAP_MAX:
+            raise DataError(
+                f"{path}: mask values {values[:8].tolist()} are several small integers, which looks like a "
+                "multi-class label map, not a binary defect mask. Convert it to 0/255 (defect = 255), or pass "
+                "a mask threshold (--mask-threshold) saying which values are defect."
+            )
         binary = arr > 0
-    elif top < 128:
-        raise DataError(
-            f"{path}: mask values go up to {top}, which looks like a multi-class label map, not a "
-            "binary defect mask. Convert it to 0/255 (defect = 255) before loading."
-        )
     else:
-        threshold = 32768 if top > 255 else 128
         binary = arr >= threshold
+        if len(values) and not binary.any():
+            raise DataError(
+                f"{path}: mask values go up to {values.max()}, all below mask_threshold {threshold}, so its "
+                "defect would vanish. Lower --mask-threshold to the file's units (e.g. 1 for 0/1 masks)."
+            )
     return torch.from_numpy(binary[None].astype(np.float32))
 
 
@@ -126,6 +179,30 @@ def resize_mask(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor
     return (out > 0).float()
 
 
+def fit_and_pad(
+    image: torch.Tensor, mask: torch.Tensor, size: int | tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale image [C,H,W] and mask [1,H,W] to fit inside `size` keeping the aspect ratio, then zero-pad
+    both at the bottom and right to exactly `size` (taught in 09_real_data).
+
+    A 230x630 KolektorSDD2 strip stretched to a square would have its defects squashed 2.7x; fitted,
+    it keeps its shape, at the price of padding the model sees as clean background.
+    """
+    (h, w), (out_h, out_w) = image.shape[-2:], as_hw(size)
+    scale = min(out_h / h, out_w / w)
+    fit = (min(out_h, max(1, round(h * scale))), min(out_w, max(1, round(w * scale))))
+    pad = (0, out_w - fit[1], 0, out_h - fit[0])
+    return F.pad(resize_image(image, fit), pad), F.pad(resize_mask(mask, fit), pad)
+
+
+def check_resize(resize: str) -> str:
+    """`resize` itself if it is "stretch" or "pad", else a DataError saying the choices (taught in 09_real_data)."""
+    if resize not in RESIZE_MODES:
+        raise DataError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}. Pass --resize stretch "
+                        "(ignore the aspect ratio) or pad (keep it).")
+    return resize
+
+
 def pad_to_multiple(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad [C, H, W] at the bottom and right to multiples of `multiple` (taught in 01_defect_data)."""
     h, w = tensor.shape[-2:]
@@ -137,4 +214,6 @@ def pad_to_multiple(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
 
 def list_images(folder: Path) -> list[Path]:
     """The image files directly inside `folder`, sorted by name (taught in 09_real_data)."""
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"{folder}: folder not found. Check the path (--images / --masks).")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -9,6 +9,7 @@ same item dict as `SyntheticDefects`: `image` [C,H,W] in [0,1], `mask` [1,H,W] i
 from __future__ import annotations
 
 import warnings
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +21,9 @@ from torch.utils.data import Dataset
 
 from samtl_lite.data.io import (
     IMAGE_EXTENSIONS,
+    check_resize,
     data_dir,
+    fit_and_pad,
     list_images,
     load_image,
     load_mask,
@@ -44,9 +47,11 @@ class Sample:
 class PairDataset(Dataset):
     """Image/mask pairs on disk -> item dicts, with resizing, padding and joint augmentation.
 
-    Taught in 01_defect_data. `size` (int or (H, W)) resizes every sample; masks are area-resized
-    and thresholded at > 0 so thin scratches survive. `pad_to=32` zero-pads to a multiple of 32.
-    Without `size`, samples keep their native size (batch them one at a time, or pass `size`).
+    Taught in 01_defect_data. `size` (int or (H, W)) resizes every sample: `resize="stretch"` ignores
+    the aspect ratio, `resize="pad"` keeps it and zero-pads to `size` (see `fit_and_pad`). Masks are
+    area-resized and thresholded at > 0 so thin scratches survive. `pad_to=32` zero-pads to a multiple
+    of 32. Without `size`, samples keep their native size (batch them one at a time, or pass `size`).
+    `mask_threshold` is how mask files are read (see `load_mask`): None means any non-zero value.
     """
 
     def __init__(
@@ -57,11 +62,14 @@ class PairDataset(Dataset):
         channels: int = 1,
         pad_to: int | None = None,
         source: str = "dataset",
+        resize: str = "stretch",
+        mask_threshold: float | None = None,
     ) -> None:
         if not samples:
             raise DataError(f"{source}: no images found. Check the folder and the file pattern.")
         self.samples = samples
         self.size, self.transform, self.channels, self.pad_to = size, transform, channels, pad_to
+        self.resize, self.mask_threshold = check_resize(resize), mask_threshold
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -72,14 +80,16 @@ class PairDataset(Dataset):
         if s.mask is None:
             mask = torch.zeros((1, *image.shape[-2:]))
         else:
-            mask = load_mask(s.mask)
+            mask = load_mask(s.mask, self.mask_threshold)
             if mask.shape[-2:] != image.shape[-2:]:
                 raise DataError(
                     f"{s.mask}: mask is {tuple(mask.shape[-2:])} (H, W) but its image {s.image} is "
                     f"{tuple(image.shape[-2:])}. Re-export the mask at the image's size."
                 )
         meta = {"name": s.image.name, "defect_class": s.defect_class, "area_fraction": float(mask.mean())}
-        if self.size is not None:
+        if self.size is not None and self.resize == "pad":
+            image, mask = fit_and_pad(image, mask, self.size)
+        elif self.size is not None:
             image, mask = resize_image(image, self.size), resize_mask(mask, self.size)
         if self.pad_to:
             image, mask = pad_to_multiple(image, self.pad_to), pad_to_multiple(mask, self.pad_to)
@@ -91,7 +101,7 @@ class PairDataset(Dataset):
         return np.array([self._label_of(s) for s in self.samples])
 
     def _label_of(self, s: Sample) -> float:
-        return float(s.mask is not None and bool(load_mask(s.mask).any()))
+        return float(s.mask is not None and bool(load_mask(s.mask, self.mask_threshold).any()))
 
 
 def _require(root: Path, name: str, script: str) -> Path:
@@ -127,7 +137,35 @@ def split_by_class(classes: list[str], test_fraction: float, val_fraction: float
     return parts
 
 
+def split_by_group(
+    groups: Sequence[Hashable], labels: Sequence[float] | np.ndarray, test_fraction: float, val_fraction: float,
+    seed: int,
+) -> dict:
+    """Split whole groups (e.g. the physical part each image shows), stratified by whether a group holds
+    any defective sample (taught in 09_real_data).
+
+    All samples of a group land in one part: images of one part in both train and test would let a
+    model recognise the part instead of the defect and inflate test scores. The groups, in sorted
+    order, are split by `split_by_class`; with one group per sample this is a plain stratified split.
+    """
+    keys = sorted(set(groups))
+    defective = dict.fromkeys(keys, False)
+    for g, y in zip(groups, labels):
+        defective[g] = defective[g] or y > 0.5
+    by_group = split_by_class([str(int(defective[k])) for k in keys], test_fraction, val_fraction, seed)
+    part_of = {keys[i]: name for name in ("train", "val", "test") for i in by_group[name]}
+    parts = {name: [i for i, g in enumerate(groups) if part_of[g] == name] for name in ("train", "val", "test")}
+    parts["all"] = list(range(len(groups)))
+    return parts
+
+
 MT_CLASSES = ("Blowhole", "Break", "Crack", "Fray", "Free", "Uneven")
+MT_MASK_THRESHOLD = 128  # Magnetic Tile's masks are anti-aliased 0..255: the faint edge is not defect
+
+
+def _check_split(split: str, choices: Sequence[str], name: str) -> None:
+    if split not in choices:
+        raise DataError(f"{name}: split must be one of {', '.join(choices)}, got {split!r}.")
 
 
 class MagneticTile(PairDataset):
@@ -137,20 +175,19 @@ class MagneticTile(PairDataset):
     1,344 grayscale crops of varying size; five defect classes and `Free` (defect-free). No
     official split exists: ours is stratified by class, 70/30 train/test, seed 0; `val_fraction`
     carves a validation part out of each class's training part. Four `MT_Uneven` masks are empty:
-    those samples get label 0 (the label follows the mask) and a warning names them.
+    those samples get label 0 (the label follows the mask) and a warning names them. The masks are
+    anti-aliased, so they are read at `mask_threshold=128` unless you pass another (1 = any non-zero).
+    `options` are `PairDataset`'s: size, transform, channels, pad_to, resize, mask_threshold.
     """
 
     def __init__(
         self,
         root: str | Path | None = None,
         split: str = "all",
-        size: int | tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        channels: int = 1,
-        pad_to: int | None = None,
         test_fraction: float = 0.3,
         val_fraction: float = 0.0,
         seed: int = 0,
+        **options: Any,
     ) -> None:
         root = _require(Path(root) if root else data_dir() / "magnetic_tile", "Magnetic Tile",
                         "get_magnetic_tile.py")
@@ -164,10 +201,11 @@ class MagneticTile(PairDataset):
         if not samples:
             raise DataError(f"{root}: no MT_<Class>/Imgs/*.jpg files. Is this the Magnetic Tile folder?")
         parts = split_by_class([s.defect_class for s in samples], test_fraction, val_fraction, seed)
-        if split not in parts:
-            raise ValueError(f"split must be one of {sorted(parts)}, got {split!r}")
+        _check_split(split, sorted(parts), "Magnetic Tile")
         chosen = [samples[i] for i in parts[split]]
-        super().__init__(chosen, size, transform, channels, pad_to, source=str(root))
+        if options.get("mask_threshold") is None:
+            options["mask_threshold"] = MT_MASK_THRESHOLD
+        super().__init__(chosen, source=str(root), **options)
         empty = [s.image.stem for s, y in zip(chosen, self.labels) if s.defect_class != "Free" and y == 0]
         if empty:
             warnings.warn(
@@ -183,20 +221,12 @@ class MagneticTile(PairDataset):
 
 class KolektorSDD2(PairDataset):
     """KolektorSDD2 (Božič et al., 2021): `train|test/<id>.png` + `<id>_GT.png`, colour, about
-    230x630 (taught in 09_real_data). Loaded with 3 channels by default.
+    230x630 (taught in 09_real_data). Loaded with 3 channels unless `channels` says otherwise;
+    `options` are `PairDataset`'s.
     """
 
-    def __init__(
-        self,
-        root: str | Path | None = None,
-        split: str = "train",
-        size: int | tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        channels: int = 3,
-        pad_to: int | None = None,
-    ) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    def __init__(self, root: str | Path | None = None, split: str = "train", **options: Any) -> None:
+        _check_split(split, ("train", "test"), "KolektorSDD2")
         root = _require(Path(root) if root else data_dir() / "ksdd2", "KolektorSDD2", "get_ksdd2.py")
         folder = root / split
         samples = []
@@ -207,26 +237,18 @@ class KolektorSDD2(PairDataset):
             if not mask.is_file():
                 raise DataError(f"{img}: its mask {mask.name} is missing. Re-download KolektorSDD2.")
             samples.append(Sample(img, mask, "defect"))
-        super().__init__(samples, size, transform, channels, pad_to, source=str(folder))
+        options.setdefault("channels", 3)
+        super().__init__(samples, source=str(folder), **options)
 
 
 class DAGM(PairDataset):
     """DAGM 2007 (Wieler & Hahn): `Class<k>/{Train,Test}/<name>.PNG`, masks in
     `Label/<name>_label.PNG`; an image without a label file is defect-free (taught in 09_real_data).
+    `options` are `PairDataset`'s.
     """
 
-    def __init__(
-        self,
-        root: str | Path | None = None,
-        cls: int = 1,
-        split: str = "train",
-        size: int | tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        channels: int = 1,
-        pad_to: int | None = None,
-    ) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    def __init__(self, root: str | Path | None = None, cls: int = 1, split: str = "train", **options: Any) -> None:
+        _check_split(split, ("train", "test"), "DAGM")
         root = _require(Path(root) if root else data_dir() / "dagm", "DAGM 2007", "get_dagm.py")
         folder = root / f"Class{cls}" / split.capitalize()
         if not folder.is_dir():
@@ -235,23 +257,16 @@ class DAGM(PairDataset):
         for img in sorted(folder.glob("*.PNG")):
             mask = folder / "Label" / f"{img.stem}_label.PNG"
             samples.append(Sample(img, mask if mask.is_file() else None, f"Class{cls}"))
-        super().__init__(samples, size, transform, channels, pad_to, source=str(folder))
+        super().__init__(samples, source=str(folder), **options)
 
 
 class KolektorSDD(PairDataset):
     """KolektorSDD (Tabernik et al., 2019): `kos01`..`kos50`, each `Part<k>.jpg` + `Part<k>_label.bmp`
-    (taught in 09_real_data). `meta["defect_class"]` holds the part folder, e.g. `kos07`, so users can
-    split by physical part rather than by image.
+    (taught in 09_real_data). `meta["defect_class"]` holds the part folder, e.g. `kos07`: `get_splits`
+    splits by physical part, not by image. `options` are `PairDataset`'s.
     """
 
-    def __init__(
-        self,
-        root: str | Path | None = None,
-        size: int | tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        channels: int = 1,
-        pad_to: int | None = None,
-    ) -> None:
+    def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         root = _require(Path(root) if root else data_dir() / "ksdd", "KolektorSDD", "get_ksdd.py")
         samples = []
         for part in sorted(root.glob("kos[0-9][0-9]")):
@@ -260,7 +275,18 @@ class KolektorSDD(PairDataset):
                 if not mask.is_file():
                     raise DataError(f"{img}: its mask {mask.name} is missing. Re-download KolektorSDD.")
                 samples.append(Sample(img, mask, part.name))
-        super().__init__(samples, size, transform, channels, pad_to, source=str(root))
+        super().__init__(samples, source=str(root), **options)
+
+
+def _by_stem(files: list[Path], kind: str, fix: str) -> dict[str, Path]:
+    """{stem: file}; two files with one stem (e.g. `a.png` and `a.bmp`) are a DataError naming both."""
+    found: dict[str, Path] = {}
+    for f in files:
+        if f.stem in found:
+            raise DataError(f"{found[f.stem]} and {f}: two {kind} with the stem {f.stem!r}, so which one "
+                            f"belongs to which is ambiguous. {fix}")
+        found[f.stem] = f
+    return found
 
 
 class ImageMaskFolder(PairDataset):
@@ -268,7 +294,9 @@ class ImageMaskFolder(PairDataset):
 
     The mask of `images/part_001.jpg` is `masks/part_001<mask_suffix>.<any image ext>`. An image
     without a mask is an error, unless you state that such images are defect-free with
-    `missing_mask="empty"`: guessing would silently turn unlabelled defects into "clean".
+    `missing_mask="empty"`: guessing would silently turn unlabelled defects into "clean". Two files
+    with one stem in a folder are an error; masks without an image get a warning.
+    `options` are `PairDataset`'s: size, transform, channels, pad_to, resize, mask_threshold.
     """
 
     def __init__(
@@ -278,17 +306,15 @@ class ImageMaskFolder(PairDataset):
         mask_suffix: str = "",
         pattern: str = "*",
         missing_mask: str = "error",
-        size: int | tuple[int, int] | None = None,
-        transform: Transform | None = None,
-        channels: int = 1,
-        pad_to: int | None = None,
+        **options: Any,
     ) -> None:
         if missing_mask not in ("error", "empty"):
-            raise ValueError(f"missing_mask must be 'error' or 'empty', got {missing_mask!r}")
+            raise DataError(f"missing_mask must be 'error' or 'empty', got {missing_mask!r}. Pass --missing-mask "
+                            "error (every image needs a mask) or empty (images without one are defect-free).")
         images_dir = Path(images_dir)
-        if not images_dir.is_dir():
-            raise DatasetNotFoundError(f"{images_dir}: images folder not found.")
-        images = [p for p in list_images(images_dir) if p.match(pattern)]
+        listed = list_images(images_dir)
+        chosen = _by_stem([p for p in listed if p.match(pattern)], "images", "Keep one of them, or rename the other.")
+        images = list(chosen.values())
         if not images:
             raise DataError(
                 f"{images_dir}: no images match {pattern!r} (extensions {', '.join(IMAGE_EXTENSIONS)}). "
@@ -296,9 +322,8 @@ class ImageMaskFolder(PairDataset):
             )
         masks: dict[str, Path] = {}
         if masks_dir is not None:
-            if not Path(masks_dir).is_dir():
-                raise DatasetNotFoundError(f"{masks_dir}: masks folder not found.")
-            masks = {p.stem: p for p in list_images(Path(masks_dir))}
+            masks = _by_stem(list_images(Path(masks_dir)), "masks", "Delete the stale one.")
+            _warn_orphans(masks, {p.stem + mask_suffix for p in listed}, masks_dir)
         samples = [Sample(p, masks.get(p.stem + mask_suffix)) for p in images]
         missing = [s.image.name for s in samples if s.mask is None]
         if missing and missing_mask == "error":
@@ -308,4 +333,15 @@ class ImageMaskFolder(PairDataset):
                 "fix `mask_suffix`, or pass "
                 "missing_mask='empty' if those images are defect-free."
             )
-        super().__init__(samples, size, transform, channels, pad_to, source=str(images_dir))
+        super().__init__(samples, source=str(images_dir), **options)
+
+
+def _warn_orphans(masks: dict[str, Path], expected: set[str], masks_dir: str | Path) -> None:
+    """Masks whose image is missing are probably a renamed or deleted image: say so, do not stop."""
+    orphans = sorted(masks[stem].name for stem in masks.keys() - expected)
+    if orphans:
+        warnings.warn(
+            f"{masks_dir}: {len(orphans)} masks have no image (first: {', '.join(orphans[:3])}); they are "
+            "ignored. Restore the images, or fix `mask_suffix` if the names differ by more than the suffix.",
+            stacklevel=3,
+        )

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch.utils.data import WeightedRandomSampler
 
+from samtl_lite.errors import DataError
+
 
 def balanced_sampler(
     labels: Sequence[float] | np.ndarray,
@@ -26,9 +28,10 @@ def balanced_sampler(
     if not 0.0 < pos_fraction < 1.0:
         raise ValueError(f"pos_fraction must lie strictly between 0 and 1, got {pos_fraction}")
     if n_pos == 0 or n_neg == 0:
-        raise ValueError(
-            f"balanced_sampler needs both defective and clean samples, got {n_pos} defective and "
-            f"{n_neg} clean; use a plain shuffle instead."
+        raise DataError(
+            f"balanced batches need both defective and clean training samples, got {n_pos} defective and "
+            f"{n_neg} clean. Train with a plain shuffle (--no-balanced), or add "
+            f"{'defective' if n_pos == 0 else 'clean'} samples to the training split."
         )
     weights = np.where(y, pos_fraction / n_pos, (1.0 - pos_fraction) / n_neg)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
