@@ -13,6 +13,7 @@ from samtl_lite.data import (
     KolektorSDD2,
     MagneticTile,
     data_dir,
+    load_mask,
     split_by_class,
 )
 from samtl_lite.data.catalog import get_dataset
@@ -49,6 +50,15 @@ def test_magnetic_tile_layout_labels_split_and_warning(tmp_path):
     assert names.isdisjoint({s.image for s in test.samples})
     batch = next(iter(DataLoader(train, batch_size=6)))
     assert batch["image"].shape == (6, 1, 32, 32) and batch["label"].shape == (6,)
+
+
+@pytest.mark.filterwarnings("ignore:Magnetic Tile")
+def test_magnetic_tile_reads_its_antialiased_masks_at_128(tmp_path):
+    root = make_magnetic_tile(tmp_path / "magnetic_tile", per_class=2)
+    assert MagneticTile(root)[0]["mask"].sum() == 28  # the faint edge pixel (90) is background
+    assert MagneticTile(root, mask_threshold=1)[0]["mask"].sum() == 29  # ... unless you ask for any non-zero
+    splits = [MagneticTile(root, split="test", seed=s).samples for s in (0, 1, 2)]
+    assert splits[0] != splits[1] or splits[0] != splits[2]  # the split seed moves the split
 
 
 def test_split_by_class_is_stratified_seeded_and_complete():
@@ -110,6 +120,26 @@ def test_image_mask_folder_matching_and_missing_masks(tmp_path):
         ImageMaskFolder(imgs, masks, pattern="*.tif")
 
 
+def test_image_mask_folder_stem_collisions_and_orphan_masks(tmp_path):
+    imgs, masks = tmp_path / "images", tmp_path / "masks"
+    for name in ("a.png", "b.png"):
+        write_gray(imgs / name, np.full((12, 12), 50))
+    for name in ("a.png", "a.bmp"):
+        write_gray(masks / name, square_mask(12, 12, (0, 0, 2, 2)))
+    with pytest.raises(DataError, match=r"masks/a.bmp and .*masks/a.png: two masks with the stem 'a'.*Delete"):
+        ImageMaskFolder(imgs, masks)
+    (masks / "a.bmp").unlink()
+    write_gray(imgs / "b.jpg", np.full((12, 12), 50))
+    with pytest.raises(DataError, match=r"images/b.jpg and .*images/b.png: two images with the stem 'b'"):
+        ImageMaskFolder(imgs, masks, missing_mask="empty")
+    assert len(ImageMaskFolder(imgs, masks, pattern="*.png", missing_mask="empty")) == 2  # the pattern picks one
+    for name in ("zz.png", "yy.png", "xx.png", "ww.png", "b.png"):
+        write_gray(masks / name, square_mask(12, 12, None))
+    with pytest.warns(UserWarning, match=r"masks: 4 masks have no image \(first: ww.png, xx.png, yy.png\)"):
+        ds = ImageMaskFolder(imgs, masks, pattern="a*")  # b.png's mask has an image, outside the pattern
+    assert len(ds) == 1 and ds.labels.tolist() == [1.0]
+
+
 def test_mask_of_wrong_size_names_both_files(tmp_path):
     write_gray(tmp_path / "i" / "x.png", np.zeros((10, 10)))
     write_gray(tmp_path / "m" / "x.png", np.zeros((10, 12)))
@@ -154,3 +184,6 @@ def test_real_magnetic_tile_copy(real_magnetic_tile):
         assert float(item["label"]) == ds.labels[i]
     test = MagneticTile(real_magnetic_tile, split="test")
     assert len(test) == sum(round(0.3 * n) for n in counts.values())
+    thin = next(i for i, s in enumerate(ds.samples) if s.image.name == "exp1_num_320649.jpg")  # a thin Break
+    assert ds[thin]["mask"].sum() == 132  # read at 128: its anti-aliased halo (77 faint pixels) stays background
+    assert load_mask(ds.samples[thin].mask).sum() == 209

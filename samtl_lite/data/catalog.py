@@ -239,7 +239,7 @@ def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: st
         stretch, shrink = max(sx / sy, sy / sx), max(1 / sx, 1 / sy)
         if stretch > 1.5:
             scale = max(out_h, out_w) / max(h, w)
-            fit_h, fit_w = (max(32, round(n * scale / 32) * 32) for n in (h, w))
+            fit_h, fit_w = (max(16, round(n * scale / 16) * 16) for n in (h, w))  # the encoder's stride
             notes.append(f"stretching {w}x{h} images (width x height) to {out_w}x{out_h} changes their aspect ratio "
                          f"{stretch:.1f}x: use --resize pad, or --size {fit_h} {fit_w} (H W)")
         if shrink > 4:

@@ -1,0 +1,203 @@
+"""get_splits: splits by physical part, split CSVs, native channels, resize modes and the options' errors."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import square_mask, write_gray
+from PIL import Image
+from torchvision.transforms import v2
+
+from samtl_lite import DataError
+from samtl_lite.data import get_splits, native_channels, resize_note, split_by_class, split_by_group
+
+
+def names_of(split):
+    return [split.dataset.samples[i].image.name for i in split.indices]
+
+
+def make_ksdd(root, n_parts=20, defective_parts=6):
+    """kos01..kos20, three 24x12 images each; in the first six parts the middle image has a defect."""
+    for p in range(1, n_parts + 1):
+        for k in range(3):
+            img = write_gray(root / f"kos{p:02d}" / f"Part{k}.jpg", np.full((24, 12), 80))
+            box = (2, 2, 6, 6) if p <= defective_parts and k == 1 else None
+            write_gray(img.with_name(f"Part{k}_label.bmp"), square_mask(24, 12, box))
+    return root
+
+
+def make_folder(root, names, size=(16, 16), defective=(), colour=False):
+    """images/<name>.png and masks/<name>.png; names in `defective` get a 3x4 defect."""
+    h, w = size
+    for name in names:
+        pixels = np.full((h, w, 3), (90, 120, 200) if colour else 100, np.uint8)
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(root / "images" / f"{name}.png")
+        write_gray(root / "masks" / f"{name}.png", square_mask(h, w, (1, 1, 4, 5) if name in defective else None))
+    return root / "images", root / "masks"
+
+
+def test_ksdd_is_split_by_part_stratified_and_seeded(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path))
+    make_ksdd(tmp_path / "ksdd")
+    train, val, test = get_splits("ksdd", size=16, augment=False)
+    parts = [{s.dataset.samples[i].defect_class for i in s.indices} for s in (train, val, test)]
+    assert [len(p) for p in parts] == [14, 3, 3]  # 6 defective parts: 4/1/1, 14 clean: 10/2/2
+    assert parts[0].isdisjoint(parts[1]) and parts[0].isdisjoint(parts[2]) and parts[1].isdisjoint(parts[2])
+    assert len(train) + len(val) + len(test) == 60 and len(test) == 9  # whole parts: 3 images each
+    defective = {f"kos{p:02d}" for p in range(1, 7)}
+    assert [len(p & defective) for p in parts] == [4, 1, 1]
+    assert train[0]["image"].shape == (1, 16, 16)
+    again = get_splits("ksdd", size=16, augment=False)
+    assert [s.indices for s in again] == [s.indices for s in (train, val, test)]
+    other = get_splits("ksdd", size=16, augment=False, split_seed=1)
+    assert other[2].indices != test.indices
+
+
+def test_split_by_group_keeps_groups_whole_and_equals_the_plain_split_per_sample():
+    groups = ["a", "a", "b", "b", "c", "d", "d", "e"]
+    labels = [0, 1, 0, 0, 0, 1, 1, 0]  # defective groups: a, d; clean: b, c, e
+    parts = split_by_group(groups, labels, 0.4, 0.0, seed=0)
+    train, test = ({groups[i] for i in parts[k]} for k in ("train", "test"))
+    assert not train & test and train | test == set("abcde") and parts["val"] == []
+    assert len(test) == 2 and len(test & {"a", "d"}) == 1  # round(0.4 * 2) defective, round(0.4 * 3) clean
+    plain = split_by_group(range(8), labels, 0.25, 0.25, seed=3)
+    assert plain == split_by_class([str(y) for y in labels], 0.25, 0.25, seed=3)
+
+
+def test_folder_group_regex_keeps_parts_together(tmp_path):
+    names = [f"p{k}_{j}" for k in range(10) for j in range(3)]
+    images, masks = make_folder(tmp_path, names, defective={f"p{k}_0" for k in range(4)})
+    by_image = get_splits("folder", 16, False, images, masks)
+    spread = [{n.split("_")[0] for n in names_of(s)} for s in by_image]
+    assert spread[0] & (spread[1] | spread[2])  # by image, one part lands in train and in test: leakage
+    grouped = get_splits("folder", 16, False, images, masks, group=r"^(p\d+)_")
+    parts = [{n.split("_")[0] for n in names_of(s)} for s in grouped]
+    assert [len(p) for p in parts] == [6, 2, 2] and len(parts[0] | parts[1] | parts[2]) == 10  # none shared
+    whole_match = get_splits("folder", 16, False, images, masks, group=r"p\d+")  # no capture group: whole match
+    assert [s.indices for s in whole_match] == [s.indices for s in grouped]
+
+
+def test_folder_group_regex_errors_name_the_file(tmp_path):
+    images, masks = make_folder(tmp_path, ["p1_a", "p1_b", "odd"])
+    with pytest.raises(DataError, match=r"images/odd.png: the group regex .* finds no part name.*Fix --group"):
+        get_splits("folder", 16, False, images, masks, group=r"^(p\d+)_")
+    with pytest.raises(DataError, match=r"not a valid regular expression.*Fix --group"):
+        get_splits("folder", 16, False, images, masks, group="(")
+
+
+def test_split_csv_fixes_the_split_and_names_bad_rows(tmp_path):
+    images, masks = make_folder(tmp_path, ["a", "b", "c", "d"], defective={"a"})
+    csv = tmp_path / "split.csv"
+    csv.write_text("file,split\na.png,train\nb.png,val\nc.png,test\nd.png,train\n")
+    train, val, test = get_splits("folder", 16, False, images, masks, split_csv=csv)
+    assert (names_of(train), names_of(val), names_of(test)) == (["a.png", "d.png"], ["b.png"], ["c.png"])
+    cases = {
+        "file,split\na.png,train\nzz.png,val\n": r"split.csv, row 3: 'zz.png' is not an image",
+        "file,split\na.png,training\n": r"split.csv, row 2: split 'training' is not train, val or test",
+        "file,split\na.png,train\nb.png,val\na.png,test\n": r"row 4: a.png is listed again \(first in row 2\)",
+        "name,part\na.png,train\n": r"split.csv: the first row must name the columns file,split",
+        "file,split\na.png,train\nb.png,val\nc.png,test\n": r"split.csv: 1 images are not listed \(first: d.png\)",
+        "file,split\na.png,train\nb.png,train\nc.png,test\nd.png,test\n": r"the val split would be empty",
+    }
+    for text, message in cases.items():
+        csv.write_text(text)
+        with pytest.raises(DataError, match=message):
+            get_splits("folder", 16, False, images, masks, split_csv=csv)
+    with pytest.raises(DataError, match="either a group regex or a split CSV"):
+        get_splits("folder", 16, False, images, masks, split_csv=csv, group="x")
+
+
+def test_options_that_do_not_apply_and_too_few_images_are_errors(tmp_path):
+    with pytest.raises(DataError, match=r"group, mask_suffix only apply to the folder dataset, not to 'synthetic'"):
+        get_splits("synthetic", group="x", mask_suffix="_m")
+    with pytest.raises(DataError, match=r"unknown dataset 'mnist'"):
+        get_splits("mnist")
+    with pytest.raises(DataError, match=r"resize must be one of stretch, pad"):
+        get_splits("synthetic", resize="squash")
+    with pytest.raises(DataError, match=r"--data folder needs --images"):
+        get_splits("folder")
+    images, masks = make_folder(tmp_path, ["a", "b", "c"])
+    with pytest.raises(DataError, match=r"images: the val and test split would be empty"):
+        get_splits("folder", 16, False, images, masks)
+
+
+def test_colour_folder_gives_three_channels_end_to_end(tmp_path):
+    images, masks = make_folder(tmp_path / "colour", [f"c{k}" for k in range(8)], defective={"c0", "c1"},
+                                colour=True)
+    assert native_channels("folder", images) == 3
+    for split in get_splits("folder", 16, False, images, masks):
+        assert split[0]["image"].shape == (3, 16, 16)
+        assert not torch.equal(split[0]["image"][0], split[0]["image"][2])  # the colour survived
+    gray_rgb, _ = make_folder(tmp_path / "gray", ["g0"], colour=False)  # gray saved as RGB stays gray
+    assert Image.open(gray_rgb / "g0.png").mode == "RGB" and native_channels("folder", gray_rgb) == 1
+    gray_split = get_splits("folder", 16, False, images, masks, channels=1)[0]
+    assert gray_split[0]["image"].shape == (1, 16, 16)
+
+
+def test_native_channels_reach_every_dataset(tmp_path, monkeypatch):
+    assert [native_channels(n) for n in ("synthetic", "magnetic-tile", "ksdd", "dagm", "ksdd2")] == [1, 1, 1, 1, 3]
+    train, val, _ = get_splits("synthetic", 32, n_train=2, n_eval=2, channels=3)
+    assert train[0]["image"].shape == val[0]["image"].shape == (3, 32, 32)
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path))
+    for split, n in (("train", 10), ("test", 2)):
+        for i in range(n):
+            img = tmp_path / "ksdd2" / split / f"{100 + i}.png"
+            img.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((30, 12, 3), (10, 200, 40), np.uint8)).save(img)
+            write_gray(img.with_name(f"{img.stem}_GT.png"), square_mask(30, 12, (1, 1, 3, 3) if i < 4 else None))
+    splits = get_splits("ksdd2", (32, 16), augment=False)  # default channels: KolektorSDD2's native 3
+    assert [len(s) for s in splits] == [8, 2, 2] and all(s[0]["image"].shape == (3, 32, 16) for s in splits)
+    make_ksdd(tmp_path / "ksdd", n_parts=8, defective_parts=3)
+    assert get_splits("ksdd", 16, False, channels=3)[0][0]["image"].shape == (3, 16, 16)
+
+
+def test_transform_replaces_the_training_augmentation_only(tmp_path):
+    images, masks = make_folder(tmp_path, [f"x{k}" for k in range(8)], defective={f"x{k}" for k in range(8)})
+    train, val, _ = get_splits("folder", 16, True, images, masks, transform=v2.RandomHorizontalFlip(p=1.0))
+    assert torch.nonzero(train[0]["mask"][0]).tolist() == [[r, c] for r in (1, 2, 3) for c in (11, 12, 13, 14)]
+    assert torch.nonzero(val[0]["mask"][0]).tolist() == [[r, c] for r in (1, 2, 3) for c in (1, 2, 3, 4)]
+
+
+def test_resize_pad_keeps_the_aspect_ratio_end_to_end(tmp_path):
+    images, masks = make_folder(tmp_path, [f"w{k}" for k in range(8)], size=(20, 40), defective={"w0", "w1"})
+    train, _, _ = get_splits("folder", 16, False, images, masks, resize="pad")
+    item = train.dataset[0]  # w0: its 3x4 defect at (1, 1) scales by 0.4 into rows 0-1, columns 0-1
+    assert item["image"].shape == (1, 16, 16) and item["image"][:, 8:].eq(0).all()
+    assert item["image"][:, :8].sub(100 / 255).abs().max() < 1e-3
+    assert torch.nonzero(item["mask"][0]).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    stretched = get_splits("folder", 16, False, images, masks)[0].dataset[0]
+    assert stretched["image"].gt(0.3).all()  # stretch fills the square
+
+
+def test_resize_note_names_what_happens_and_the_fix(tmp_path):
+    tall, tall_masks = make_folder(tmp_path / "tall", [f"t{k}" for k in range(8)], size=(60, 20), defective={"t0"})
+    train = get_splits("folder", 32, False, tall, tall_masks)[0]
+    note = resize_note(train, 32, "stretch")
+    assert "60" in note and "aspect ratio 3.0x" in note and "--resize pad, or --size 32 16 (H W)" in note
+    assert resize_note(train, None, "stretch") == note  # None: the size the dataset was built with
+    assert resize_note(train, 32, "pad") is None  # shrinks 1.9x, keeps the shape: nothing notable
+    assert "shrink 7.5x" in resize_note(train, 8, "pad") and "larger --size" in resize_note(train, 8, "pad")
+    colour, colour_masks = make_folder(tmp_path / "colour", [f"c{k}" for k in range(8)], defective={"c0"},
+                                       colour=True)
+    gray = get_splits("folder", 16, False, colour, colour_masks, channels=1)[0]
+    note = resize_note(gray, 16, "stretch")
+    assert note == "colour images (c0.png) are read as gray: use --channels 3 to keep colour"
+    assert resize_note(get_splits("folder", 16, False, colour, colour_masks)[0], 16, "stretch") is None
+    assert resize_note(get_splits("synthetic", 32, n_train=2, n_eval=2)[0], 32, "stretch") is None
+
+
+def test_mask_options_reach_the_folder_dataset(tmp_path):
+    images = tmp_path / "images"
+    for k in range(8):
+        write_gray(images / f"s{k}.png", np.full((16, 16), 70))
+    for k in range(3):  # 0/255 masks with an anti-aliased edge: 12 pixels at 255, 4 faint ones at 60
+        mask = square_mask(16, 16, (2, 2, 5, 6))
+        mask[5, 2:6] = 60
+        write_gray(tmp_path / "masks" / f"s{k}_m.png", mask)
+    with pytest.raises(DataError, match=r"5 images have no mask named <stem>_m"):
+        get_splits("folder", 16, False, images, tmp_path / "masks", mask_suffix="_m")
+    options = {"mask_suffix": "_m", "missing_mask": "empty"}
+    pool = get_splits("folder", 16, False, images, tmp_path / "masks", **options)[0].dataset
+    assert pool.labels.tolist() == [1.0] * 3 + [0.0] * 5 and pool[0]["mask"].sum() == 16
+    strict = get_splits("folder", 16, False, images, tmp_path / "masks", mask_threshold=128, **options)[0].dataset
+    assert strict[0]["mask"].sum() == 12
