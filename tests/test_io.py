@@ -40,6 +40,8 @@ def test_label_map_mask_is_an_error_naming_the_file(tmp_path):
     assert load_mask(path, threshold=2)[0, 0].tolist() == [0, 0, 1, 1]  # the user said which values are defect
     few_large = write_gray(tmp_path / "edge.png", np.array([[0, 40, 255, 255]]))  # an anti-aliased edge
     assert load_mask(few_large)[0, 0].tolist() == [0, 1, 1, 1]
+    Image.fromarray(np.array([[0, 0.5, 1.0]], np.float32)).save(tmp_path / "soft.tif")  # float: not a label map
+    assert load_mask(tmp_path / "soft.tif")[0, 0].tolist() == [0, 1, 1]
 
 
 def test_corrupt_and_missing_images_name_the_file(tmp_path):

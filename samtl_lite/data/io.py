@@ -117,7 +117,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
     masks all read right. With `threshold`, a pixel is defect when its value >= `threshold`, in the
     file's own units (128 drops the faint edge of an anti-aliased 0..255 mask, as Magnetic Tile needs).
     Two ways to be wrong are errors, not guesses: without a threshold, two or more distinct non-zero
-    values all below 32 (e.g. 1, 2, 3) look like a label map of several classes, which one binary
+    integers all below 32 (e.g. 1, 2, 3) look like a label map of several classes, which one binary
     mask cannot hold; with a threshold, non-zero pixels that all fall below it would silently vanish.
     """
     path = Path(path)
@@ -134,7 +134,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
         raise DataError(f"{path}: a mask must have one channel, got shape {arr.shape}. Save it as grayscale.")
     values = np.unique(arr[arr > 0])
     if threshold is None:
-        if len(values) >= 2 and values.max() < LABEL_MAP_MAX:
+        if len(values) >= 2 and values.max() < LABEL_MAP_MAX and np.issubdtype(arr.dtype, np.integer):
             raise DataError(
                 f"{path}: mask values {values[:8].tolist()} are several small integers, which looks like a "
                 "multi-class label map, not a binary defect mask. Convert it to 0/255 (defect = 255), or pass "

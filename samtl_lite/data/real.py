@@ -184,6 +184,7 @@ class MagneticTile(PairDataset):
         self,
         root: str | Path | None = None,
         split: str = "all",
+        *,
         test_fraction: float = 0.3,
         val_fraction: float = 0.0,
         seed: int = 0,
