@@ -20,6 +20,7 @@ from samtl_lite.metrics.samples import (
     recall_at_fpr,
     recall_by,
     roc_auc,
+    threshold_at_fpr,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "seg_accuracy",
     "seg_miou",
     "seg_recall",
+    "threshold_at_fpr",
 ]

@@ -99,17 +99,26 @@ def confusion_at(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict
     return {"tp": int((d & y).sum()), "fp": int((d & ~y).sum()), "fn": int((~d & y).sum()), "tn": int((~d & ~y).sum())}
 
 
+def threshold_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
+    """The lowest threshold at which at most `fpr` of the clean samples are declared defective
+    (decisions are score >= threshold; taught in 05_metrics). Raises MetricError without clean samples."""
+    s, y = _arrays(scores, labels)
+    neg = np.sort(s[~y])[::-1]
+    if len(neg) == 0:
+        raise MetricError("cannot set a false-alarm budget: the samples given contain no clean sample.")
+    allowed = int(np.floor(fpr * len(neg) + 1e-9))
+    if allowed >= len(neg):
+        return float(s.min())
+    return float(np.nextafter(neg[allowed], np.inf))  # just above the first clean score not allowed
+
+
 def recall_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
     """The highest share of defective samples caught while at most `fpr` of clean samples raise a
     false alarm (taught in 05_metrics). E.g. `fpr=0.01`: one clean part in a hundred is rejected."""
     s, y = _arrays(scores, labels)
-    neg, pos = np.sort(s[~y])[::-1], s[y]
-    if len(pos) == 0 or len(neg) == 0:
+    if y.all() or not y.any():
         return float("nan")
-    allowed = int(np.floor(fpr * len(neg) + 1e-9))
-    if allowed >= len(neg):
-        return 1.0
-    return float(np.mean(pos > neg[allowed]))  # threshold just above the first clean score not allowed
+    return float(np.mean(s[y] >= threshold_at_fpr(s, y, fpr)))
 
 
 AREA_BINS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 1.0)
