@@ -34,48 +34,79 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     synthetic_gallery(size=args.size or 128).savefig(out / "gallery.png", dpi=90)
     demo = run_demo(out, args.recipe, progress=not args.no_progress, epochs=args.epochs, n_train=args.n_train,
-                    n_eval=args.n_eval, size=args.size, encoder=args.encoder)
+                    n_eval=args.n_eval, size=args.size, encoder=args.encoder, seed=args.seed, threads=args.threads)
     print("\n" + demo["table"])
     print(f"\nreports: {out}/seg-only/ and {out}/mtl/ (metrics.json, results.csv, pr_curve.png, misses/, ...)")
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
 
 
-def _train_config(args: argparse.Namespace):
-    from samtl_lite.engine import TrainConfig
+# CLI option -> TrainConfig field, for every option `samtl train` passes on when it is given
+TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_threshold", "group", "split_csv",
+                "split_seed", "size", "resize", "in_channels", "n_train", "n_eval", "model", "encoder", "decoder",
+                "detach_input", "use_mask", "seg_loss", "w_seg", "w_cls", "pos_weight", "epochs", "batch_size", "lr",
+                "balanced", "augment", "compile", "device", "num_workers", "threads", "seed", "max_fpr", "monitor")
 
-    fields = ("model", "encoder", "decoder", "epochs", "batch_size", "lr", "seed", "seg_loss", "w_seg", "w_cls",
-              "detach_input", "balanced", "device", "num_workers")
-    return TrainConfig(**{k: getattr(args, k) for k in fields}, in_channels=args.channels)
+
+def _train_config(args: argparse.Namespace):
+    """The run's TrainConfig: the named recipe (or, with --resume, the run's own), then the options given."""
+    from samtl_lite.data.catalog import native_channels
+    from samtl_lite.engine import TrainConfig, load_checkpoint, recipe
+
+    given = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None}
+    if isinstance(given.get("size"), list) and len(given["size"]) == 1:
+        given["size"] = given["size"][0]
+    if args.resume:
+        base = load_checkpoint(Path(args.out) / "last.pt")["config"]
+        return TrainConfig.from_dict({**base, **given})
+    config = recipe(args.recipe, **given) if args.recipe else TrainConfig(**given)
+    if args.recipe is None or "in_channels" not in given:
+        config.in_channels = given.get("in_channels") or native_channels(config.data, config.images)
+    return config
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
     """Train, keep the best epoch by validation, evaluate on test, write the run folder."""
     from samtl_lite.engine import train_and_evaluate
 
-    result = train_and_evaluate(_train_config(args), args.data, args.out, size=args.size, images=args.images,
-                                masks=args.masks, resume=args.resume, progress=not args.no_progress,
-                                n_train=args.n_train, n_eval=args.n_eval)
+    result = train_and_evaluate(_train_config(args), args.out, resume=args.resume, progress=not args.no_progress,
+                                overwrite=args.overwrite)
     if result:
-        print(_summary_line(result))
+        print(_summary(result))
         print(f"run folder: {args.out}")
 
 
-def _summary_line(result: dict) -> str:
-    t = result["test"]
-    parts = [f"test: AP {t['ap']:.3f}, FN {t['fn']}, FP {t['fp']} at score threshold {t['score_threshold']:.3f}"]
+def _summary(result: dict) -> str:
+    """The test split's decisions, the head's and the mask's, in a few lines."""
+    t, th = result["test"], result["thresholds"]
+    lines = [f"test split, {t['n_samples']} samples ({t['n_defective']} defective); thresholds chosen on validation "
+             f"({th.get('rule', 'given')}):",
+             f"  sample head: AP {t['ap']:.3f}, missed {t['fn']}, false alarms {t['fp']} at score >= {th['score']:.3f}"]
     if "seg_recall" in t:
-        parts.append(f"Seg_Recall {t['seg_recall']:.3f}, Seg_mIoU {t['seg_miou']:.3f}, "
+        lines.append(f"  mask       : missed {t['seg_fn']}, false alarms {t['seg_fp']} (defective when >= "
+                     f"{th['min_area']} px at probability >= {th['mask']:.2f}); Seg_Recall {t['seg_recall']:.3f}, "
+                     f"Seg_Accuracy {t['seg_accuracy']:.3f}, Seg_mIoU {t['seg_miou']:.3f}, "
                      f"pooled mIoU {t['pixel_miou']:.3f}")
-    return "; ".join(parts)
+    if "test_gated" in result:
+        g = result["test_gated"]
+        lines.append(f"  mask, gated by the head: missed {g['seg_fn']}, false alarms {g['seg_fp']}; "
+                     f"Seg_Accuracy {g['seg_accuracy']:.3f}, Seg_mIoU {g['seg_miou']:.3f}")
+    return "\n".join(lines)
+
+
+def _threshold_overrides(args: argparse.Namespace) -> dict:
+    return {"score": args.score_threshold, "mask": args.mask_threshold, "min_area": args.min_area}
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    """Evaluate a checkpoint on a split, thresholds from that dataset's validation split."""
+    """Evaluate a checkpoint on a split, as the model was trained to read data and decide."""
     from samtl_lite.engine import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, args.size, args.images,
-                                 args.masks, args.device, progress=not args.no_progress)
-    print(_summary_line({"test": result["test"]}))
+    size = args.size[0] if args.size and len(args.size) == 1 else args.size
+    result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, args.images, args.masks,
+                                 args.device or "auto", progress=not args.no_progress, rechoose=args.rechoose,
+                                 overrides={"size": size, "resize": args.resize, "in_channels": args.in_channels,
+                                            **_threshold_overrides(args)})
+    print(_summary(result))
 
 
 def _cmd_experiment(args: argparse.Namespace) -> None:
@@ -84,7 +115,7 @@ def _cmd_experiment(args: argparse.Namespace) -> None:
 
     report = run_experiment(args.recipe, args.out, tuple(args.seeds), tuple(args.datasets),
                             progress=not args.no_progress, epochs=args.epochs, n_train=args.n_train,
-                            n_eval=args.n_eval)
+                            n_eval=args.n_eval, threads=args.threads)
     print((Path(args.out) / "results.md").read_text())
     print(f"wall time {report['wall_seconds'] / 60:.1f} min; results in {args.out}/results.md and results.json")
 
@@ -93,8 +124,8 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     """Masks, overlays and a CSV of decisions for images of any size."""
     from samtl_lite.engine import predict_images
 
-    csv_path = predict_images(args.checkpoint, args.inputs, args.out, args.score_threshold, args.mask_threshold,
-                              args.device if args.device != "auto" else "cpu")
+    csv_path = predict_images(args.checkpoint, args.inputs, args.out, _threshold_overrides(args),
+                              args.device if args.device not in (None, "auto") else "cpu")
     print(f"wrote {csv_path} and a mask and overlay per image in {args.out}")
 
 
@@ -138,18 +169,36 @@ def _cmd_info(args: argparse.Namespace) -> None:
     print(format_summary(f"{args.data}/{args.split}", dataset_summary(ds)))
 
 
-def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="synthetic", choices=DATASETS, help="dataset (default: synthetic); real "
-                   "ones are read from $SAMTL_DATA_DIR")
+def _data_options(p: argparse.ArgumentParser, default_help: str) -> None:
+    p.add_argument("--data", choices=DATASETS, help=f"dataset ({default_help}); real ones are read from "
+                   "$SAMTL_DATA_DIR")
     p.add_argument("--images", help="images folder, for --data folder")
     p.add_argument("--masks", help="masks folder, for --data folder")
-    p.add_argument("--size", type=int, help="image side (default: 128 synthetic, 256 real)")
-    p.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, ...")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input side, or H W (default: 128 synthetic, "
+                   "256 real)")
+    p.add_argument("--resize", choices=("stretch", "pad"), help="stretch to the size (default), or keep the "
+                   "aspect ratio and zero-pad")
+    p.add_argument("--channels", dest="in_channels", type=int, choices=(1, 3),
+                   help="input channels (default: the data's own: 3 for colour data, else 1)")
+    p.add_argument("--device", help="auto (CUDA, MPS, CPU; the default), cpu, cuda, ...")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
+
+
+def _threshold_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--score-threshold", type=float, help="default: the model's, chosen on validation")
+    p.add_argument("--mask-threshold", type=float, help="default: the model's, chosen on validation")
+    p.add_argument("--min-area", type=int, help="mask pixels that make a sample defective (default: the model's)")
+
+
+def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: str) -> None:
+    """An on/off option that is None unless given, so that it overrides a recipe only when used."""
+    p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
+    from samtl_lite.engine.recipes import RECIPES
+
     parser = argparse.ArgumentParser(
         prog="samtl",
         description="samtl_lite: sample-centric multi-task learning for surface-defect inspection.",
@@ -158,41 +207,71 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the main job: seg-only vs MTL on built-in synthetic data (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    demo.add_argument("--recipe", choices=("cpu", "gpu"), help="default: gpu when CUDA is available, else cpu")
-    demo.add_argument("--epochs", type=int, help="override the recipe's epochs (cpu: 6, gpu: 30)")
-    demo.add_argument("--n-train", type=int, help="override the number of training images (2000)")
-    demo.add_argument("--n-eval", type=int, help="override the validation and test sizes (cpu: 500, gpu: 1000)")
-    demo.add_argument("--size", type=int, help="override the image side (cpu: 128, gpu: 256)")
-    demo.add_argument("--encoder", help="override the encoder (cpu: tiny, gpu: resnet18)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.add_argument("--recipe", choices=tuple(RECIPES), help="default: demo-gpu when CUDA is available, else demo")
+    demo.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    demo.add_argument("--n-train", type=int, help="override the number of training images")
+    demo.add_argument("--n-eval", type=int, help="override the validation and test sizes")
+    demo.add_argument("--size", type=int, help="override the image side")
+    demo.add_argument("--encoder", help="override the encoder")
+    demo.add_argument("--seed", type=int, help="training seed (default: 0)")
+    demo.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     demo.set_defaults(func=_cmd_demo)
 
-    train = sub.add_parser("train", help="train a model and evaluate it (writes a run folder)")
-    _data_options(train)
-    train.add_argument("--model", default="mtl", choices=VARIANTS, help="variant (default: mtl)")
-    train.add_argument("--encoder", default="tiny", help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
-    train.add_argument("--decoder", default="unet", choices=("unet", "fpn"), help="default: unet")
-    train.add_argument("--channels", type=int, default=1, choices=(1, 3), help="input channels (default: 1)")
-    train.add_argument("--epochs", type=int, default=10, help="default: 10")
-    train.add_argument("--batch-size", type=int, default=16, help="default: 16")
-    train.add_argument("--lr", type=float, default=2e-3, help="AdamW peak learning rate (default: 2e-3)")
-    train.add_argument("--seed", type=int, default=0, help="default: 0; a CPU run is exactly reproducible")
-    train.add_argument("--seg-loss", default="bce+dice", choices=SEG_LOSSES, help="default: bce+dice")
+    train = sub.add_parser("train", help="train a model and evaluate it (writes a run folder)",
+                           description="Options left out come from --recipe (or, with --resume, from the run's "
+                           "own config), else from the defaults shown.")
+    train.add_argument("--recipe", choices=tuple(RECIPES), help="a named recipe (samtl_lite.engine.recipes); "
+                       "options given override it")
+    _data_options(train, "default: synthetic")
+    train.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>")
+    train.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
+                       "is an error (default) or defect-free")
+    train.add_argument("--mask-threshold", type=float, help="mask files: defect where value >= this (default: any "
+                       "non-zero value)")
+    train.add_argument("--group", help="--data folder: regex on the file name that names the physical part; all "
+                       "images of a part stay in one split")
+    train.add_argument("--split-csv", help="--data folder: CSV with columns file,split (train/val/test)")
+    train.add_argument("--split-seed", type=int, help="seed of the train/val/test split (default: 0)")
+    train.add_argument("--model", choices=VARIANTS, help="variant (default: mtl)")
+    train.add_argument("--encoder", help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
+    train.add_argument("--decoder", choices=("unet", "fpn"), help="default: unet")
+    train.add_argument("--epochs", type=int, help="default: 10")
+    train.add_argument("--batch-size", type=int, help="default: 16")
+    train.add_argument("--lr", type=float, help="AdamW peak learning rate (default: 2e-3)")
+    train.add_argument("--seed", type=int, help="default: 0; weights, sampling, augmentation and dropout derive "
+                       "from it, and a CPU run is exactly reproducible")
+    train.add_argument("--seg-loss", choices=SEG_LOSSES, help="default: bce+dice")
     train.add_argument("--w-seg", type=float, help="weight of the mask loss (default: the variant's)")
     train.add_argument("--w-cls", type=float, help="weight of the sample loss (default: the variant's)")
-    train.add_argument("--detach-input", action="store_true", help="ablation: no head gradient into the encoder")
-    train.add_argument("--no-balanced", dest="balanced", action="store_false",
-                       help="plain shuffling instead of half-defective batches")
-    train.add_argument("--workers", dest="num_workers", type=int, default=0, help="DataLoader workers (default: 0)")
+    train.add_argument("--pos-weight", type=float, help="weight of defect pixels and defective samples in BCE")
+    _flag(train, "--detach-input", "detach_input", True, "ablation: no head gradient into the encoder")
+    _flag(train, "--use-mask", "use_mask", True, "the sample head also pools the mask logits")
+    _flag(train, "--no-balanced", "balanced", False, "plain shuffling instead of half-defective batches")
+    _flag(train, "--no-augment", "augment", False, "no augmentation")
+    _flag(train, "--compile", "compile", True, "torch.compile the model (pays on GPU, not on CPU)")
+    train.add_argument("--workers", dest="num_workers", type=int, help="DataLoader workers (default: 0 on CPU, "
+                       "up to 8 on CUDA)")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores, divided "
+                       "among torchrun's processes)")
+    train.add_argument("--max-fpr", type=float, help="choose thresholds for at most this share of false alarms on "
+                       "validation (default: best F1)")
+    train.add_argument("--monitor", choices=("joint", "ap", "loss"), help="what picks best.pt (default: joint, "
+                       "the mean of val AP, mask-decision F1 and Seg_mIoU)")
     train.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
-    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's settings")
+    train.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     train.add_argument("--n-train", type=int, help="synthetic only: number of training images (default 2000)")
     train.add_argument("--n-eval", type=int, help="synthetic only: validation and test sizes")
     train.set_defaults(func=_cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split")
+    evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split, with its own recipe "
+                              "and thresholds")
     evaluate.add_argument("--checkpoint", required=True, help="e.g. runs/NAME/best.pt")
-    _data_options(evaluate)
+    _data_options(evaluate, "default: the model's training data")
+    _threshold_options(evaluate)
+    evaluate.add_argument("--rechoose", action="store_true", help="choose the thresholds again on this data's "
+                          "validation split")
     evaluate.add_argument("--split", default="test", choices=("val", "test"), help="default: test")
     evaluate.add_argument("--out", help="report folder (default: the checkpoint's folder)")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -206,15 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--epochs", type=int, help="override every recipe's epochs (smoke tests)")
     exp.add_argument("--n-train", type=int, help="override the synthetic training size")
     exp.add_argument("--n-eval", type=int, help="override the synthetic validation and test sizes")
-    exp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    exp.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores)")
+    exp.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     exp.set_defaults(func=_cmd_experiment)
 
     predict = sub.add_parser("predict", help="predict masks and decisions for images of any size")
     predict.add_argument("--checkpoint", required=True, help="e.g. runs/NAME/best.pt")
     predict.add_argument("inputs", nargs="+", help="image files or folders")
     predict.add_argument("--out", required=True, help="output folder")
-    predict.add_argument("--score-threshold", type=float, help="default: the run's validation choice, else 0.5")
-    predict.add_argument("--mask-threshold", type=float, help="default: the run's validation choice, else 0.5")
+    _threshold_options(predict)
     predict.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cpu)")
     predict.set_defaults(func=_cmd_predict)
 

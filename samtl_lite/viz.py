@@ -103,20 +103,33 @@ def plot_pr_curve(scores: Any, labels: Any, threshold: float | None = None, ax: 
     return ax
 
 
-def plot_history(history: Sequence[dict[str, Any]]) -> plt.Figure:
-    """Training curves: the loss and its parts, and the validation metrics per epoch (taught in 06_training)."""
+HISTORY_CURVES = {"val_ap": "sample AP", "val_f1": "head decisions F1", "val_seg_f1": "mask decisions F1",
+                  "val_seg_miou": "Seg_mIoU", "val_pixel_miou": "pooled pixel mIoU"}
+
+
+def plot_history(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
+    """Training curves: the loss and its parts, and the validation metrics per epoch at the thresholds
+    chosen on validation that epoch; a dotted line marks the epoch `best.pt` kept (taught in 06_training)."""
     epochs = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
-    for k in ("loss", "loss_seg", "loss_cls"):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for k in ("loss", "loss_seg", "loss_cls", "val_loss"):
         if any(h.get(k) for h in history):
-            a.plot(epochs, [h[k] for h in history], marker=".", label=k)
-    a.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    a.legend()
-    for k in ("val_ap", "val_seg_recall", "val_seg_miou", "val_pixel_miou"):
+            a.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=k.replace("_", " "))
+    a.set(xlabel="epoch", ylabel="loss (mean per sample)", yscale="log", title="losses")
+    a.legend(fontsize=8)
+    for k, label in HISTORY_CURVES.items():
         if k in history[0]:
-            b.plot(epochs, [h[k] for h in history], marker=".", label=k[4:])
-    b.set(xlabel="epoch", ylabel="validation", ylim=(0, 1.02))
-    b.legend()
+            b.plot(epochs, [h[k] for h in history], marker=".", label=label)
+    kept = [h["epoch"] for h in history if h.get("kept")]
+    if kept:
+        for ax in (a, b):
+            ax.axvline(kept[-1], color="0.4", linestyle=":", linewidth=1)
+        b.annotate("kept", (kept[-1], 0.02), fontsize=8, color="0.3", ha="right")
+    b.set(xlabel="epoch", ylabel="validation score", ylim=(0, 1.02),
+          title="validation, at the thresholds chosen each epoch")
+    b.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

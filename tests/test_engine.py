@@ -13,10 +13,15 @@ from conftest import write_gray
 import samtl_lite.engine.loop as loop
 from samtl_lite import CheckpointError, TrainingDiverged
 from samtl_lite.cli import main
-from samtl_lite.data import SyntheticDefects
+from samtl_lite.data import SyntheticDefects, load_image, resize_image
 from samtl_lite.engine import (
+    Predictions,
     TrainConfig,
     build_from_config,
+    choose_mask_decision,
+    choose_thresholds,
+    compute_metrics,
+    evaluate_checkpoint,
     fit,
     load_checkpoint,
     load_model,
@@ -25,6 +30,7 @@ from samtl_lite.engine import (
     save_checkpoint,
     train_and_evaluate,
 )
+from samtl_lite.engine.loop import kept_epoch, selection_key
 
 TINY = dict(epochs=3, batch_size=8, lr=3e-3)
 
@@ -152,22 +158,39 @@ def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temp file left behind
 
 
+SMALL = ["--n-train", "32", "--n-eval", "24", "--size", "32", "--epochs", "2", "--batch-size", "8", "--no-progress"]
+
+
 def test_train_evaluate_report_and_predict(tmp_path):
-    config = TrainConfig(**{**TINY, "epochs": 2})
-    result = train_and_evaluate(config, "synthetic", tmp_path / "run", size=32, progress=False, n_train=48, n_eval=40)
+    config = TrainConfig(**{**TINY, "epochs": 2}, size=48, n_train=48, n_eval=40)
+    result = train_and_evaluate(config, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     for name in ("config.json", "history.json", "metrics.json", "results.csv", "pr_curve.png", "curves.png",
                  "recall_by_area.png", "best.pt", "last.pt"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["test"]["score_threshold"] == metrics["thresholds"]["score"] == result["thresholds"]["score"]
+    chosen = result["thresholds"]
+    assert metrics["test"]["score_threshold"] == metrics["thresholds"]["score"] == chosen["score"]
+    assert metrics["test"]["min_area"] == chosen["min_area"] and metrics["test"]["mask_threshold"] == chosen["mask"]
     assert metrics["test"]["n_samples"] == 40 and "test_gated" in metrics
     assert metrics["test"]["tp"] + metrics["test"]["fn"] == metrics["test"]["n_defective"]
+    assert metrics["test"]["seg_tp"] + metrics["test"]["seg_fn"] == metrics["test"]["n_defective"]
+    # the model carries its recipe and its thresholds
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["size"] == 48 and saved["preprocess"] == {"size": 48, "resize": "stretch", "in_channels": 1,
+                                                            "normalize": "per-image"}
+    assert saved["thresholds"] == load_checkpoint(run / "best.pt")["thresholds"] == json.loads(json.dumps(chosen))
     with open(run / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 40 and {"name", "label", "score", "decision", "area_fraction", "iou"} <= set(rows[0])
+    assert len(rows) == 40 and {"name", "label", "score", "decision", "mask_decision", "area_fraction", "iou"} <= \
+        set(rows[0])
+    assert sum(int(r["mask_decision"]) and int(r["label"]) for r in rows) == metrics["test"]["seg_tp"]
     misses = sorted(p.name for p in (run / "misses").iterdir())
     assert misses == sorted(misses) and all(n[:2].isdigit() for n in misses)
+
+    # evaluate reads the data at the model's size and decides with its thresholds: the same numbers again
+    again = evaluate_checkpoint(run / "best.pt", progress=False)
+    assert json.dumps(again["test"], sort_keys=True) == json.dumps(result["test"], sort_keys=True)
 
     for name, (h, w) in (("odd.png", (37, 53)), ("tall.png", (100, 61))):
         write_gray(tmp_path / "new" / name, np.random.default_rng(0).integers(0, 255, (h, w)))
@@ -181,6 +204,86 @@ def test_train_evaluate_report_and_predict(tmp_path):
     assert (tmp_path / "pred" / "tall_overlay.png").is_file()
     model, cfg, _ = load_model(run / "best.pt")
     assert cfg == config and not model.training
+    # predict sees the image as training did: resized to 48 x 48
+    image = load_image(tmp_path / "new" / "odd.png")
+    with torch.no_grad():
+        expected = float(model.sample_scores(model(resize_image(image, 48)[None]))[0])
+    assert float(preds[0]["score"]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_thresholds_are_chosen_for_sample_decisions():
+    # four clean samples with 0-3 stray pixels, four defective ones with 6-9: min_area 4 or 5 separates them
+    pred_px = np.array([0, 1, 2, 3, 6, 7, 8, 9])
+    gt_px = np.array([0, 0, 0, 0, 8, 8, 8, 8])
+    stats = {0.5: {"pred": pred_px, "gt": gt_px, "inter": np.minimum(pred_px, gt_px), "pixels": np.full(8, 64)}}
+    assert choose_mask_decision(stats) == (0.5, 4)  # F1 1.0; the smaller min_area wins the tie
+    # pooled pixel F1 would prefer a threshold whose masks flag every clean sample
+    loose = {"pred": gt_px + 1, "gt": gt_px, "inter": gt_px, "pixels": np.full(8, 64)}
+    assert choose_mask_decision({0.3: loose, **stats}) == (0.5, 4)
+    # one clean sample with 5 stray pixels, one defective sample with 3: F1 takes min_area 1 (TP 4, FP 1);
+    # a budget of no false alarm needs min_area 8, which catches one defective sample only
+    px = np.array([0, 0, 0, 5, 3, 6, 7, 9])
+    hard = {0.5: {"pred": px, "gt": gt_px, "inter": np.minimum(px, gt_px), "pixels": np.full(8, 64)}}
+    assert choose_mask_decision(hard) == (0.5, 1)
+    assert choose_mask_decision(hard, max_fpr=0.25) == (0.5, 1)
+    assert choose_mask_decision(hard, max_fpr=0.0) == (0.5, 8)
+    val = Predictions(np.arange(8), (gt_px > 0).astype(float), np.array([.1, .2, .3, .7, .6, .8, .9, .95]), stats)
+    chosen = choose_thresholds(val)
+    assert chosen["score"] == 0.6 and chosen["rule"] == "max-F1"  # F1 = 8/9, one false alarm (0.7)
+    budget = choose_thresholds(val, max_fpr=0.0)
+    assert budget["score"] > 0.7 and compute_metrics(val, budget["score"])["fp"] == 0
+
+
+def test_best_epoch_serves_both_heads():
+    early = {"loss": 1.0, "val_loss": 0.9, "val_ap": 0.95, "val_seg_f1": 0.2, "val_seg_miou": 0.05}
+    late = {"loss": 0.5, "val_loss": 0.6, "val_ap": 0.93, "val_seg_f1": 0.9, "val_seg_miou": 0.45}
+    assert selection_key(late, "joint") > selection_key(early, "joint")
+    assert selection_key(early, "ap") > selection_key(late, "ap")
+    blind = {"loss": 0.5, "val_loss": 0.4, "val_ap": float("nan"), "val_seg_f1": 0.0, "val_seg_miou": float("nan")}
+    worse = {**blind, "val_loss": 0.7}
+    assert selection_key(blind, "joint") > selection_key(worse, "joint")  # nan AP: the loss decides
+    history = [{"epoch": 1, **early, "kept": True}, {"epoch": 2, **late, "kept": True}]
+    assert kept_epoch(history, "joint").startswith("kept epoch 2 of 2: the best joint score 0.760")
+
+
+def test_cli_same_seed_gives_the_same_model(tmp_path):
+    for name in ("a", "b"):
+        torch.rand(7)  # whatever ran before must not matter
+        assert main(["train", *SMALL, "--seed", "3", "--out", str(tmp_path / name)]) == 0
+    a, b = (load_checkpoint(tmp_path / n / "best.pt") for n in ("a", "b"))
+    assert a["model"].keys() == b["model"].keys()
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert a["thresholds"] == b["thresholds"]
+    assert main(["train", *SMALL, "--seed", "4", "--out", str(tmp_path / "c")]) == 0
+    c = load_checkpoint(tmp_path / "c" / "best.pt")
+    assert not all(torch.equal(a["model"][k], c["model"][k]) for k in a["model"])
+
+
+def test_cli_killed_and_resumed_equals_uninterrupted(tmp_path):
+    args = [sys.executable, "-m", "samtl_lite.cli", "train", *SMALL, "--epochs", "3", "--threads", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*args, "--out", str(tmp_path / "full")], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "cut")], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if line.startswith("epoch 1/3"):  # printed once epoch 1's checkpoints are on disk
+                proc.kill()
+                break
+    finally:
+        proc.wait(timeout=60)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] in (0, 1)
+    resumed = subprocess.run([*args[:3], "train", "--out", str(tmp_path / "cut"), "--resume", "--no-progress"],
+                             capture_output=True, text=True, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for name in ("last.pt", "best.pt"):
+        a, b = (load_checkpoint(tmp_path / run / name) for run in ("full", "cut"))
+        assert a["epoch"] == b["epoch"] == 2 or name == "best.pt"
+        for k in a["model"]:
+            assert torch.equal(a["model"][k], b["model"][k]), (name, k)
+    assert json.loads((tmp_path / "full" / "metrics.json").read_text()) == \
+        json.loads((tmp_path / "cut" / "metrics.json").read_text())
 
 
 def test_cli_demo_with_a_tiny_override(tmp_path, capsys):
@@ -188,30 +291,55 @@ def test_cli_demo_with_a_tiny_override(tmp_path, capsys):
                  "--size", "32", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "| metric | seg-only | mtl | mtl + gating |" in out and "Seg_Recall" in out
+    assert "epoch 1/1, loss" in out  # one line per epoch without progress bars
     assert (tmp_path / "comparison.md").is_file() and (tmp_path / "mtl" / "metrics.json").is_file()
 
 
 def test_cli_train_evaluate_predict(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--n-train", "32", "--n-eval", "24", "--size", "32", "--epochs", "1",
-                 "--out", str(run), "--no-progress", "--model", "seg-only"]) == 0
-    assert "test: AP" in capsys.readouterr().out
-    assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--size", "32", "--split", "val",
-                 "--no-progress"]) == 0
-    assert (run / "metrics_synthetic_val.json").is_file()
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(run), "--model", "seg-only", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sample head: AP" in out and "mask       : missed" in out and "kept epoch 1 of 1" in out
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(2)
+    assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "val", "--no-progress",
+                 "--min-area", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "min_area threshold 5 instead of the model's" in out and "(defective when >= 5 px" in out
+    assert json.loads((run / "metrics_synthetic_val.json").read_text())["test"]["n_samples"] == 24
+    assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--channels", "3", "--no-progress"]) == 2
+    assert "takes 1-channel images" in capsys.readouterr().err
     write_gray(tmp_path / "x.png", np.zeros((45, 70)))
     assert main(["predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "x.png"),
                  "--out", str(tmp_path / "p")]) == 0
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "1", "--decoder", "fpn", "--size", "32",
-                 "--n-train", "32", "--n-eval", "24", "--no-progress"]) == 2
-    assert "different model" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--decoder", "fpn", "--no-progress"]) == 2
+    assert "decoder: checkpoint 'unet' vs now 'fpn'" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--lr", "0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "lr: checkpoint 0.002 vs now 0.5" in err
+    assert json.loads((run / "config.json").read_text())["lr"] == 0.002  # nothing was rewritten
+
+
+def test_out_folder_is_never_silently_replaced(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(run)]) == 0
+    best = (run / "best.pt").read_bytes()
+    assert main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--out", str(run)]) == 2
+    assert "holds an earlier run" in capsys.readouterr().err and (run / "best.pt").read_bytes() == best
+    assert main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--out", str(run), "--overwrite"]) == 0
+    assert (run / "best.pt").read_bytes() != best
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(mine), "--overwrite"]) == 2
+    assert "notes.txt" in capsys.readouterr().err and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
 def test_ddp_two_cpu_processes(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
            "-m", "samtl_lite.cli", "train", "--n-train", "40", "--n-eval", "22", "--size", "32", "--epochs", "2",
            "--batch-size", "8", "--out", str(tmp_path / "ddp"), "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # --threads divides the cores itself
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     history = json.loads((tmp_path / "ddp" / "history.json").read_text())

@@ -20,8 +20,7 @@ from torch.utils.data import DataLoader
 from samtl_lite import DataError
 from samtl_lite.data import ImageMaskFolder, MagneticTile, load_image, load_mask
 from samtl_lite.engine import load_checkpoint
-from samtl_lite.engine.evaluate import Predictions
-from samtl_lite.engine.run import thresholds_on
+from samtl_lite.engine.evaluate import Predictions, thresholds_on
 from samtl_lite.metrics import pixel_miou, seg_accuracy, seg_miou, seg_recall
 from samtl_lite.models import build_model
 
@@ -52,7 +51,7 @@ def test_dataloader_worker_reports_the_bad_file(tmp_path):
 
 def test_validation_without_defects_falls_back_with_a_note(capsys):
     val = Predictions(np.arange(4), np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]))
-    assert thresholds_on(val) == {"score": 0.5}
+    assert thresholds_on(val) == {"score": 0.5, "rule": "fallback 0.5"}
     assert "no defective sample" in capsys.readouterr().out
 
 

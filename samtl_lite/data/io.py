@@ -179,6 +179,13 @@ def resize_mask(mask: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor
     return (out > 0).float()
 
 
+def fitted_hw(hw: tuple[int, int], size: int | tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) an image of `hw` takes inside `size` when its aspect ratio is kept (taught in 09_real_data)."""
+    (h, w), (out_h, out_w) = hw, as_hw(size)
+    scale = min(out_h / h, out_w / w)
+    return min(out_h, max(1, round(h * scale))), min(out_w, max(1, round(w * scale)))
+
+
 def fit_and_pad(
     image: torch.Tensor, mask: torch.Tensor, size: int | tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,9 +195,8 @@ def fit_and_pad(
     A 230x630 KolektorSDD2 strip stretched to a square would have its defects squashed 2.7x; fitted,
     it keeps its shape, at the price of padding the model sees as clean background.
     """
-    (h, w), (out_h, out_w) = image.shape[-2:], as_hw(size)
-    scale = min(out_h / h, out_w / w)
-    fit = (min(out_h, max(1, round(h * scale))), min(out_w, max(1, round(w * scale))))
+    out_h, out_w = as_hw(size)
+    fit = fitted_hw(image.shape[-2:], size)
     pad = (0, out_w - fit[1], 0, out_h - fit[0])
     return F.pad(resize_image(image, fit), pad), F.pad(resize_mask(mask, fit), pad)
 

@@ -64,6 +64,14 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
         raise
 
 
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files a save killed mid-write left in `folder`; return them (taught in 06_training)."""
+    stale = sorted(Path(folder).glob(".*.pt.*.tmp")) if Path(folder).is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a truncated, corrupt or code-carrying file gives a CheckpointError
     naming it (taught in 06_training)."""

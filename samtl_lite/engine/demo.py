@@ -12,40 +12,32 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from samtl_lite.engine.config import TrainConfig
+from samtl_lite.engine.recipes import default_demo_recipe, recipe
 from samtl_lite.engine.report import comparison_table
 from samtl_lite.engine.run import train_and_evaluate
 
-RECIPES = {
-    "cpu": {"encoder": "tiny", "size": 128, "epochs": 6, "batch_size": 16, "n_train": 2000, "n_eval": 500},
-    "gpu": {"encoder": "resnet18", "size": 256, "epochs": 30, "batch_size": 32, "n_train": 2000, "n_eval": 1000},
-}
 
-
-def run_demo(out: str | Path = "runs/demo", recipe: str | None = None, progress: bool = True,
+def run_demo(out: str | Path = "runs/demo", recipe_name: str | None = None, progress: bool = True,
              **overrides: Any) -> dict[str, Any]:
-    """Train and evaluate "seg-only" and "mtl"; return their test metrics and the printed table
-    (taught in 07_experiment). `overrides` replace recipe entries (epochs, n_train, n_eval, size, encoder)."""
-    recipe = recipe or ("gpu" if torch.cuda.is_available() else "cpu")
-    r = {**RECIPES[recipe], **{k: v for k, v in overrides.items() if v is not None}}
+    """Train and evaluate "seg-only" and "mtl" with one named recipe (`demo`, or `demo-gpu` on CUDA);
+    return their test metrics and the printed table (taught in 07_experiment). `overrides` replace
+    recipe fields (epochs, n_train, n_eval, size, encoder, seed, threads)."""
+    name = recipe_name or default_demo_recipe()
     out = Path(out)
     results, seconds = {}, {}
     for variant in ("seg-only", "mtl"):
-        print(f"training {variant} ({r['encoder']} encoder, {r['size']}², {r['epochs']} epochs, "
-              f"{r['n_train']} training images)")
+        config = recipe(name, model=variant, **overrides)
+        print(f"training {variant} ({config.encoder} encoder, {config.resolved_size()}², {config.epochs} epochs, "
+              f"{config.n_train} training images, seed {config.seed})")
         start = time.perf_counter()
-        config = TrainConfig(model=variant, encoder=r["encoder"], epochs=r["epochs"], batch_size=r["batch_size"])
-        result = train_and_evaluate(config, "synthetic", out / variant, size=r["size"], progress=progress,
-                                    n_train=r["n_train"], n_eval=r["n_eval"])
+        result = train_and_evaluate(config, out / variant, progress=progress, overwrite=True)
         seconds[variant] = time.perf_counter() - start
         results[variant] = result["test"]
         if "test_gated" in result:
             results[f"{variant} + gating"] = result["test_gated"]
     table = comparison_table(results)
     footer = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
-    text = f"Synthetic test split ({r['n_eval']} samples, {r['size']}²), thresholds chosen on validation:\n\n" \
-           f"{table}\n\nwall time: {footer} (recipe: {recipe})"
+    text = f"Synthetic test split ({config.n_eval} samples, {config.resolved_size()}²), thresholds chosen on " \
+           f"validation:\n\n{table}\n\nwall time: {footer} (recipe: {name})"
     (out / "comparison.md").write_text(text + "\n")
-    return {"results": results, "table": text, "seconds": seconds, "recipe": r}
+    return {"results": results, "table": text, "seconds": seconds, "recipe": name}

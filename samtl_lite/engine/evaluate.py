@@ -2,11 +2,14 @@
 
 Taught in 06_training and 07_experiment. `predict_dataset` keeps, per sample, its score and the
 mask statistics at a grid of mask thresholds, so that thresholds can be chosen on the validation
-split and applied unchanged to the test split without running the model again.
+split and applied unchanged to the test split without running the model again. Thresholds are
+chosen for *sample decisions*: the score's by F1 (or a false-alarm budget), and the mask's
+threshold and `min_area` by the F1 of the decisions the mask makes, never by pixel overlap.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
+from samtl_lite.errors import MetricError
 from samtl_lite.metrics import (
     average_precision,
     best_f1_threshold,
@@ -23,6 +27,7 @@ from samtl_lite.metrics import (
     recall_at_fpr,
     recall_by,
     roc_auc,
+    threshold_at_fpr,
 )
 from samtl_lite.metrics.masks import pooled_ious_from, seg_accuracy_from, seg_miou_from, seg_recall_from
 
@@ -39,6 +44,12 @@ class Predictions:
     score: np.ndarray  # the model's sample score
     stats: dict[float, dict[str, np.ndarray]] = field(default_factory=dict)  # mask threshold -> mask_stats
     meta: dict[str, list[Any]] = field(default_factory=dict)
+    loss_sum: float = float("nan")  # the joint loss summed over samples, when a loss was given
+
+    @property
+    def loss(self) -> float:
+        """Mean joint loss per sample (nan when none was computed)."""
+        return self.loss_sum / max(len(self.index), 1)
 
     @classmethod
     def merge(cls, parts: list[Predictions]) -> Predictions:
@@ -49,7 +60,7 @@ class Predictions:
         stats = {t: {k: cat([p.stats[t][k] for p in parts]) for k in parts[0].stats[t]} for t in parts[0].stats}
         meta = {k: [v for p in parts for v in p.meta[k]] for k in parts[0].meta}
         return cls(index[order], cat([p.label for p in parts]), cat([p.score for p in parts]), stats,
-                   {k: [v[i] for i in order] for k, v in meta.items()})
+                   {k: [v[i] for i in order] for k, v in meta.items()}, float(sum(p.loss_sum for p in parts)))
 
 
 def _meta_lists(meta: dict[str, Any], n: int) -> dict[str, list[Any]]:
@@ -71,12 +82,14 @@ def predict_dataset(
     mask_thresholds: tuple[float, ...] = MASK_THRESHOLDS,
     channels_last: bool = False,
     progress: bool = True,
+    loss_fn: Callable[..., Any] | None = None,
 ) -> Predictions:
-    """Run `model` over `data` (or the given `indices` of it) and keep per-sample numbers (taught in 06_training)."""
+    """Run `model` over `data` (or the given `indices` of it) and keep per-sample numbers, and the mean
+    loss when `loss_fn` is given (taught in 06_training)."""
     model.eval()
     indices = list(range(len(data))) if indices is None else list(indices)
     loader = DataLoader(Subset(data, indices), batch_size=batch_size, shuffle=False)
-    scores, labels, meta = [], [], {}
+    scores, labels, meta, loss_sum = [], [], {}, 0.0 if loss_fn is not None else float("nan")
     stats: dict[float, dict[str, list[np.ndarray]]] = {t: {} for t in mask_thresholds}
     for batch in tqdm(loader, desc="evaluating", disable=not progress, leave=False):
         x = batch["image"].to(device)
@@ -84,6 +97,8 @@ def predict_dataset(
             x = x.contiguous(memory_format=torch.channels_last)
         out = model(x)
         scores.append(model.sample_scores(out).float().cpu().numpy())
+        if loss_fn is not None:
+            loss_sum += float(loss_fn(out, batch["mask"].to(device), batch["label"].to(device)).total) * len(x)
         labels.append(batch["label"].numpy())
         if out.mask_logits is not None:
             prob = torch.sigmoid(out.mask_logits.float()).cpu()
@@ -93,20 +108,72 @@ def predict_dataset(
         for k, v in _meta_lists(batch["meta"], len(x)).items():
             meta.setdefault(k, []).extend(v)
     joined = {t: {k: np.concatenate(v) for k, v in s.items()} for t, s in stats.items() if s}
-    return Predictions(np.asarray(indices), np.concatenate(labels).astype(float), np.concatenate(scores), joined, meta)
+    return Predictions(np.asarray(indices), np.concatenate(labels).astype(float), np.concatenate(scores), joined, meta,
+                       loss_sum)
 
 
-def choose_thresholds(val: Predictions) -> dict[str, float]:
-    """Thresholds chosen on validation data (taught in 06_training): the sample-score threshold with
-    the best F1, and the mask threshold with the best pooled pixel F1 (Dice) over the grid."""
-    chosen = {"score": best_f1_threshold(val.score, val.label)[0]}
+MIN_AREAS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # candidate min_area values, in pixels
+
+
+def mask_decision_counts(stats: dict[str, np.ndarray], min_area: int) -> dict[str, int]:
+    """TP, FP, FN, TN of the mask's sample decisions: defective when at least `min_area` pixels are
+    predicted (taught in 05_metrics)."""
+    return confusion_at(stats["pred"], stats["gt"] > 0, min_area)
+
+
+def f1_of(c: dict[str, int]) -> float:
+    """F1 from confusion counts; 0 when nothing is right."""
+    return 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"]) if c["tp"] else 0.0
+
+
+def choose_mask_decision(stats: dict[float, dict[str, np.ndarray]], max_fpr: float | None = None) -> tuple[float, int]:
+    """The (mask threshold, min_area) whose *sample* decisions are best on validation (taught in 05_metrics).
+
+    Best means the highest F1 of the mask's decisions (the rule the sample score's threshold uses
+    too), or, with `max_fpr`, the highest Seg_Recall among the pairs that flag at most that share
+    of clean samples. Ties go to the better Seg_mIoU, then to the smaller min_area."""
+    candidates = []
+    for t, st in stats.items():
+        n_clean = max(int((st["gt"] == 0).sum()), 1)
+        for a in MIN_AREAS:
+            if a > st["pixels"].max():
+                break
+            c = mask_decision_counts(st, a)
+            if max_fpr is None:
+                key = (f1_of(c),)
+            else:
+                fpr = c["fp"] / n_clean
+                key = (fpr <= max_fpr + 1e-12, c["tp"] if fpr <= max_fpr + 1e-12 else -fpr)
+            candidates.append((*key, np.nan_to_num(seg_miou_from(st)), -a, t, a))
+    best = max(candidates, key=lambda k: k[:-2])
+    return float(best[-2]), int(best[-1])
+
+
+def choose_thresholds(val: Predictions, max_fpr: float | None = None) -> dict[str, Any]:
+    """Thresholds for sample decisions, chosen on validation data (taught in 06_training).
+
+    The sample score's threshold gives the best F1 (or, with `max_fpr`, the most recall at that
+    false-alarm rate); the mask's threshold and `min_area` give the best sample decisions from the
+    mask by the same rule (`choose_mask_decision`), not the best pixel overlap."""
+    if max_fpr is None:
+        chosen: dict[str, Any] = {"score": best_f1_threshold(val.score, val.label)[0], "rule": "max-F1"}
+    else:
+        best_f1_threshold(val.score, val.label)  # the same clear error when no defective sample is there
+        chosen = {"score": threshold_at_fpr(val.score, val.label, max_fpr), "rule": f"false alarms <= {max_fpr:g}"}
     if val.stats:
-        def dice(s: dict[str, np.ndarray]) -> float:
-            tp, p, g = s["inter"].sum(), s["pred"].sum(), s["gt"].sum()
-            return 2 * tp / (p + g) if p + g else 0.0
-
-        chosen["mask"] = max(val.stats, key=lambda t: dice(val.stats[t]))
+        chosen["mask"], chosen["min_area"] = choose_mask_decision(val.stats, max_fpr)
     return chosen
+
+
+def thresholds_on(pred: Predictions, max_fpr: float | None = None) -> dict[str, Any]:
+    """`choose_thresholds` on validation predictions, falling back to 0.5 (and min_area 1) with a note when
+    that split has no defective sample."""
+    try:
+        return choose_thresholds(pred, max_fpr)
+    except MetricError as err:
+        print(f"note: {err} Using 0.5.")
+        return {"score": 0.5, "mask": 0.5, "min_area": 1, "rule": "fallback 0.5"} if pred.stats else \
+            {"score": 0.5, "rule": "fallback 0.5"}
 
 
 def gated(stats: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
@@ -130,17 +197,15 @@ def compute_metrics(
     y, s = pred.label, pred.score
     decisions = s >= score_threshold
     cm = confusion_at(s, y, score_threshold)
-    precision = cm["tp"] / max(cm["tp"] + cm["fp"], 1)
-    recall = cm["tp"] / max(cm["tp"] + cm["fn"], 1)
     out: dict[str, Any] = {
         "n_samples": int(len(y)),
         "n_defective": int(y.sum()),
         "ap": average_precision(s, y),
         "auroc": roc_auc(s, y),
         "score_threshold": float(score_threshold),
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "precision": cm["tp"] / max(cm["tp"] + cm["fp"], 1),
+        "recall": cm["tp"] / max(cm["tp"] + cm["fn"], 1),
+        "f1": f1_of(cm),
         **cm,
         "recall_at_fpr_1pct": recall_at_fpr(s, y, 0.01),
         "recall_at_fpr_5pct": recall_at_fpr(s, y, 0.05),
@@ -155,9 +220,13 @@ def compute_metrics(
         if gate:
             st = gated(st, decisions)
         bg_iou, d_iou = pooled_ious_from(st)
+        mc = mask_decision_counts(st, min_area)
         out.update({
             "mask_threshold": float(mask_threshold),
+            "min_area": int(min_area),
             "gated": gate,
+            **{f"seg_{k}": v for k, v in mc.items()},
+            "seg_f1": f1_of(mc),
             "seg_miou": seg_miou_from(st),
             "seg_recall": seg_recall_from(st, min_area),
             "seg_accuracy": seg_accuracy_from(st, min_area),
@@ -172,20 +241,27 @@ def compute_metrics(
     return out
 
 
-def per_sample_rows(pred: Predictions, score_threshold: float, mask_threshold: float | None) -> list[dict]:
-    """One row per sample for results.csv: name, label, score, decision, defect area, IoU (taught in 06_training)."""
+def metrics_at(pred: Predictions, chosen: dict[str, Any], gate: bool = False) -> dict[str, Any]:
+    """`compute_metrics` at thresholds chosen by `choose_thresholds` (taught in 06_training)."""
+    return compute_metrics(pred, chosen["score"], chosen.get("mask", 0.5), chosen.get("min_area", 1), gate)
+
+
+def per_sample_rows(pred: Predictions, chosen: dict[str, Any]) -> list[dict]:
+    """One row per sample for results.csv: name, label, score, the head's and the mask's decisions,
+    defect area, IoU (taught in 06_training)."""
     rows = []
-    st = pred.stats.get(mask_threshold) if mask_threshold is not None else None
+    st = pred.stats.get(chosen["mask"]) if "mask" in chosen else None
     names = pred.meta.get("name", [str(i) for i in pred.index])
     for j, i in enumerate(pred.index):
         row = {"index": int(i), "name": names[j], "label": int(pred.label[j]), "score": float(pred.score[j]),
-               "decision": int(pred.score[j] >= score_threshold)}
+               "decision": int(pred.score[j] >= chosen["score"])}
         for k in ("defect_class", "area_fraction", "contrast"):
             if k in pred.meta:
                 row[k] = pred.meta[k][j]
         if st is not None:
             union = st["pred"][j] + st["gt"][j] - st["inter"][j]
             row["mask_pixels"] = int(st["pred"][j])
+            row["mask_decision"] = int(st["pred"][j] >= chosen["min_area"])
             row["iou"] = float(st["inter"][j] / union) if union else float("nan")
         rows.append(row)
     return rows

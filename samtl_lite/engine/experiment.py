@@ -19,39 +19,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samtl_lite.engine.config import TrainConfig
+from samtl_lite.engine.recipes import EXPERIMENTS
+from samtl_lite.engine.recipes import recipe as named_recipe
 from samtl_lite.engine.report import write_json
 from samtl_lite.engine.run import train_and_evaluate
 from samtl_lite.viz import plot_recall_by
 
-RECIPES: dict[str, dict[str, dict[str, Any]]] = {
-    "cpu": {
-        "synthetic": {"encoder": "tiny", "size": 128, "epochs": 6, "batch_size": 16, "n_train": 2000, "n_eval": 500},
-        "magnetic-tile": {"encoder": "tiny", "size": 192, "epochs": 12, "batch_size": 16},
-    },
-    "gpu": {
-        "synthetic": {"encoder": "resnet18", "size": 256, "epochs": 30, "batch_size": 32, "n_train": 2000,
-                      "n_eval": 1000},
-        "magnetic-tile": {"encoder": "resnet18", "size": 320, "epochs": 60, "batch_size": 16},
-    },
-}
 TRAINED = {"seg-only": {"model": "seg-only"}, "mtl": {"model": "mtl"},
            "mtl-detached": {"model": "mtl", "detach_input": True}}
 METRICS = ("ap", "auroc", "recall_at_fpr_1pct", "recall_at_fpr_5pct", "fn", "fp", "seg_recall", "seg_accuracy",
            "seg_miou", "pixel_miou")
 
 
-def run_cell(dataset: str, variant: str, seed: int, recipe: dict[str, Any], out: Path,
+def run_cell(dataset: str, variant: str, seed: int, base: TrainConfig, out: Path,
              progress: bool = True) -> dict[str, Any]:
     """Train and evaluate one variant with one seed, or read the result of a finished run."""
     folder = out / dataset / variant / f"seed{seed}"
     done = folder / "metrics.json"
     if done.is_file():
         return json.loads(done.read_text())
-    keys = ("encoder", "epochs", "batch_size")
-    config = TrainConfig(**TRAINED[variant], **{k: recipe[k] for k in keys}, seed=seed)
+    config = TrainConfig.from_dict({**base.to_dict(), **TRAINED[variant], "seed": seed})
     start = time.perf_counter()
-    result = train_and_evaluate(config, dataset, folder, size=recipe["size"], progress=progress,
-                                n_train=recipe.get("n_train"), n_eval=recipe.get("n_eval"))
+    result = train_and_evaluate(config, folder, resume=(folder / "last.pt").is_file(), progress=progress)
     result["seconds"] = time.perf_counter() - start
     write_json(done, result)
     return json.loads(done.read_text())
@@ -118,17 +107,20 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
     sections = []
     start = time.perf_counter()
     for dataset in datasets:
-        r = {**RECIPES[recipe][dataset], **{k: v for k, v in overrides.items() if v is not None}}
+        base = named_recipe(EXPERIMENTS[recipe][dataset], **overrides)
         runs: dict[str, list[dict[str, Any]]] = {"seg-only": [], "mtl": [], "mtl + gating": [], "mtl-detached": []}
         seconds = []
         for seed in seeds:
             for variant in TRAINED:
-                result = run_cell(dataset, variant, seed, r, out, progress)
+                result = run_cell(dataset, variant, seed, base, out, progress)
                 seconds.append(result.get("seconds", 0.0))
                 runs[variant].append(result["test"])
                 if variant == "mtl":
                     runs["mtl + gating"].append(result["test_gated"])
         summary = summarize(runs)
+        r = {"name": EXPERIMENTS[recipe][dataset], **{k: v for k, v in base.to_dict().items()
+                                                        if k in ("encoder", "size", "epochs", "batch_size", "n_train",
+                                                                 "n_eval")}}
         report["datasets"][dataset] = {"recipe": r, "summary": summary, "train_seconds": float(np.sum(seconds))}
         fig, ax = plt.subplots(figsize=(9, 3.5))
         plot_recall_by({v: s["recall_by_area"] for v, s in summary.items() if "recall_by_area" in s}, ax=ax)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +30,15 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from tqdm.auto import tqdm
 
 from samtl_lite.data.sampler import balanced_sampler
-from samtl_lite.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from samtl_lite.engine.config import TrainConfig, pick_device
-from samtl_lite.engine.evaluate import Predictions, compute_metrics, predict_dataset
+from samtl_lite.engine.checkpoint import (
+    load_checkpoint,
+    remove_temp_files,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from samtl_lite.engine.config import RESUMABLE_KEYS, TrainConfig, default_threads, pick_device
+from samtl_lite.engine.evaluate import Predictions, metrics_at, predict_dataset, thresholds_on
 from samtl_lite.errors import CheckpointError, TrainingDiverged
 from samtl_lite.losses import VARIANT_WEIGHTS, JointLoss
 from samtl_lite.models import build_model
@@ -67,10 +75,13 @@ class Distributed:
 
     @classmethod
     def from_env(cls) -> Distributed:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        """Read torchrun's variables; join the process group (each process on its own GPU first, as NCCL needs)."""
+        world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
         if world > 1 and not dist.is_initialized():
+            if torch.cuda.is_available():
+                torch.cuda.set_device(local)
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        return cls(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+        return cls(int(os.environ.get("RANK", "0")), world, local)
 
     @property
     def main(self) -> bool:
@@ -85,26 +96,63 @@ class Distributed:
         return Predictions.merge(parts)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA): call it before building the model (taught in 06_training)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (the global state other libraries draw from)
+    torch.manual_seed(seed)
+
+
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     """The seed of one epoch on one rank: shuffling, augmentation and dropout derive from it."""
     return seed * 100_003 + epoch * 1009 + rank
 
 
-def make_loader(data: Dataset, config: TrainConfig, epoch: int, ddp: Distributed) -> DataLoader:
-    """This epoch's training loader; its order depends only on (seed, epoch, rank)."""
-    seed = epoch_seed(config.seed, epoch, ddp.rank)
-    g = torch.Generator().manual_seed(seed)
-    n = len(data) // ddp.world
-    if config.balanced:
-        sampler = balanced_sampler(labels_of(data), num_samples=n, seed=seed)
-    elif ddp.world > 1:
-        sampler = DistributedSampler(data, ddp.world, ddp.rank, shuffle=True, seed=config.seed)
-        sampler.set_epoch(epoch)
-    else:
-        sampler = RandomSampler(data, generator=g)
-    return DataLoader(data, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
-                      drop_last=len(data) // ddp.world >= 2 * config.batch_size,
-                      generator=g, persistent_workers=False)
+def workers_for(config: TrainConfig, device: torch.device) -> int:
+    """DataLoader workers: the config's, else none on CPU (the cores train) and up to 8 on CUDA."""
+    if config.num_workers is not None:
+        return config.num_workers
+    return min(8, default_threads()) if device.type == "cuda" else 0
+
+
+class TrainLoader:
+    """The training batches of each epoch, in an order that depends only on (seed, epoch, rank).
+
+    On CPU a fresh DataLoader per epoch keeps a resumed run exactly equal to an uninterrupted one.
+    On CUDA with workers, one DataLoader with pinned memory and persistent workers serves every
+    epoch (its sampler reseeded per epoch), as PyTorch's recipes do: GPU runs are not bit-exact anyway.
+    """
+
+    def __init__(self, data: Dataset, config: TrainConfig, ddp: Distributed, device: torch.device) -> None:
+        self.data, self.config, self.ddp = data, config, ddp
+        self.workers = workers_for(config, device)
+        self.cuda = device.type == "cuda"
+        self.persistent = self.cuda and self.workers > 0
+        self.loader: DataLoader | None = None
+
+    def epoch(self, epoch: int) -> DataLoader:
+        seed = epoch_seed(self.config.seed, epoch, self.ddp.rank)
+        if self.loader is not None and self.persistent:
+            sampler = self.loader.sampler
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            else:
+                sampler.generator.manual_seed(seed)
+            return self.loader
+        data, config, ddp = self.data, self.config, self.ddp
+        g = torch.Generator().manual_seed(seed)
+        n = len(data) // ddp.world
+        if config.balanced:
+            sampler = balanced_sampler(labels_of(data), num_samples=n, seed=seed)
+        elif ddp.world > 1:
+            sampler = DistributedSampler(data, ddp.world, ddp.rank, shuffle=True, seed=config.seed)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = RandomSampler(data, generator=g)
+        self.loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, num_workers=self.workers,
+                                 drop_last=n >= 2 * config.batch_size, generator=g, pin_memory=self.cuda,
+                                 persistent_workers=self.persistent)
+        return self.loader
 
 
 def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
@@ -121,11 +169,41 @@ def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
 
 def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.device,
                              ddp: Distributed, progress: bool) -> dict[str, Any]:
-    """Validation metrics at thresholds 0.5, each rank predicting its share of the samples."""
+    """Validation metrics at the thresholds that would be chosen now, the chosen thresholds (`thr_*`)
+    and the validation loss; each rank predicts its share of the samples."""
     shard = list(range(ddp.rank, len(data), ddp.world))
     pred = predict_dataset(model, data, batch_size=max(config.batch_size, 32), device=device, indices=shard,
-                           mask_thresholds=(0.5,), channels_last=config.channels_last, progress=progress)
-    return compute_metrics(ddp.gather(pred), 0.5, 0.5)
+                           channels_last=config.channels_last, progress=progress, loss_fn=loss_from_config(config))
+    pred = ddp.gather(pred)
+    chosen = thresholds_on(pred, config.max_fpr)  # without defective samples: 0.5, and the loss picks best.pt
+    metrics = metrics_at(pred, chosen)
+    return {**metrics, "loss": pred.loss, **{f"thr_{k}": v for k, v in chosen.items() if k != "rule"}}
+
+
+def selection_key(row: dict[str, Any], monitor: str) -> tuple[float, float]:
+    """What `best.pt` maximises: the monitored validation score, ties (and nan) settled by the lower
+    validation loss (taught in 06_training).
+
+    `joint` (default) is the mean of the sample AP, the F1 of the mask's sample decisions and the
+    Seg_mIoU: an epoch must serve both the sample decision and the mask to be kept. A score the
+    validation split cannot give (nan: e.g. no defective sample) counts as -inf, so the loss decides."""
+    if monitor == "joint" and "val_seg_f1" in row:
+        parts = [row["val_ap"], row["val_seg_f1"], np.nan_to_num(row.get("val_seg_miou", np.nan))]
+        score = float(np.mean(parts))
+    elif monitor == "loss":
+        score = -row.get("val_loss", row["loss"])
+    else:
+        score = row.get("val_ap", float("nan"))
+    loss = row.get("val_loss", row["loss"])
+    return (-math.inf if math.isnan(score) else score, -math.inf if math.isnan(loss) else -loss)
+
+
+def epoch_line(row: dict[str, Any], epochs: int, seconds: float) -> str:
+    """One line per epoch, for logs and `--no-progress` runs."""
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['loss']:.4f}"]
+    names = (("val_ap", "val AP"), ("val_seg_f1", "mask F1"), ("val_seg_miou", "Seg_mIoU"), ("val_loss", "val loss"))
+    parts += [f"{label} {row[k]:.3f}" for k, label in names if k in row]
+    return ", ".join(parts) + f" ({seconds:.0f} s)"
 
 
 def fit(
@@ -139,13 +217,19 @@ def fit(
 ) -> list[dict[str, Any]]:
     """Train `model` with the joint loss and return the per-epoch history (taught in 06_training).
 
-    With `out`, writes `last.pt` every epoch, `best.pt` when the validation `config.monitor` improves,
-    and `history.json`. `resume=True` continues from `out/last.pt`.
+    With `out`, writes `best.pt` when the epoch beats every earlier one by `selection_key`, then
+    `last.pt` every epoch (in that order, so any state on disk resumes), and `history.json`.
+    `resume=True` continues from `out/last.pt`. Without progress bars, prints one line per epoch.
     """
     ddp = Distributed.from_env()
     device = torch.device(f"cuda:{ddp.local_rank}") if ddp.world > 1 and torch.cuda.is_available() \
         else pick_device(config.device)
+    torch.set_num_threads(config.threads or default_threads())
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     out = Path(out) if out is not None else None
+    if out is not None and ddp.main:
+        remove_temp_files(out)
     torch.manual_seed(config.seed)
     model = model.to(device)
     if config.channels_last:
@@ -154,16 +238,19 @@ def fit(
     if ddp.world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[ddp.local_rank] if device.type == "cuda"
                                                     else None)
+    if config.compile:
+        model = torch.compile(model)
     loss_fn = loss_from_config(config)
     opt = torch.optim.AdamW(raw.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(make_loader(train_data, config, 0, ddp))
+    loader = TrainLoader(train_data, config, ddp, device)
+    steps_per_epoch = len(loader.epoch(0))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(config.epochs * steps_per_epoch, config.warmup))
     use_amp = config.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     history: list[dict[str, Any]] = []
-    start, best = 0, -math.inf
+    start, best = 0, (-math.inf, -math.inf)
     if resume:
         if out is None:
             raise ValueError("resume=True needs the run folder `out`")
@@ -174,23 +261,23 @@ def fit(
         sched.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        start, best, history = state["epoch"] + 1, state["best"], list(state["history"])
+        start, best, history = state["epoch"] + 1, tuple(state["best"]), list(state["history"])
 
-    epochs = tqdm(range(start, config.epochs), desc="epochs", disable=not (progress and ddp.main),
-                  initial=start, total=config.epochs)
+    show = progress and ddp.main
+    epochs = tqdm(range(start, config.epochs), desc="epochs", disable=not show, initial=start, total=config.epochs)
     for epoch in epochs:
+        began = time.perf_counter()
         loss_fn.set_progress(epoch, config.epochs)
         torch.manual_seed(epoch_seed(config.seed, epoch, ddp.rank))  # augmentation, dropout
         model.train()
         sums = {"loss": 0.0, "loss_seg": 0.0, "loss_cls": 0.0}
         n_batches = 0
-        batches = tqdm(make_loader(train_data, config, epoch, ddp), desc=f"epoch {epoch + 1}", leave=False,
-                       disable=not (progress and ddp.main))
+        batches = tqdm(loader.epoch(epoch), desc=f"epoch {epoch + 1}", leave=False, disable=not show)
         for batch in batches:
             x = batch["image"].to(device, non_blocking=True)
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            mask, label = batch["mask"].to(device), batch["label"].to(device)
+            mask, label = batch["mask"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 parts = loss_fn(model(x), mask, label)
             if not torch.isfinite(parts.total):
@@ -213,32 +300,59 @@ def fit(
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
                                **{k: v / max(n_batches, 1) for k, v in sums.items()}}
         if val_data is not None:
-            metrics = evaluate_during_training(raw, val_data, config, device, ddp, progress and ddp.main)
+            metrics = evaluate_during_training(raw, val_data, config, device, ddp, show)
             row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
+        key = selection_key(row, config.monitor)
+        improved = key > best
+        best = key if improved else best
+        row["kept"] = improved
         history.append(row)
-        score = row.get(f"val_{config.monitor}", -row["loss"])
-        improved = not math.isnan(score) and score > best
-        best = max(best, score) if improved else best
-        epochs.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "val_ap", "val_seg_recall") if k in row})
+        epochs.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "val_ap", "val_seg_f1") if k in row})
         if out is not None and ddp.main:
             state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": best,
+                     "scaler": scaler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": list(best),
                      "config": config.to_dict(), "history": history}
-            save_checkpoint(out / "last.pt", state)
             if improved:
                 save_checkpoint(out / "best.pt", state)
+            save_checkpoint(out / "last.pt", state)
             (out / "history.json").write_text(json.dumps(history, indent=1))
+        if ddp.main and not show:  # after the checkpoints: a line on screen means the epoch is on disk
+            print(epoch_line(row, config.epochs, time.perf_counter() - began), flush=True)
     return history
 
 
+def kept_epoch(history: list[dict[str, Any]], monitor: str) -> str:
+    """Which epoch `best.pt` holds and why, in one sentence (taught in 06_training)."""
+    kept = [h for h in history if h.get("kept")]
+    if not kept:
+        return "no epoch was kept"
+    h = kept[-1]
+    if math.isinf(selection_key(h, monitor)[0]):
+        why = f"the lowest validation loss ({h.get('val_loss', h['loss']):.4f}); the {monitor} score was not " \
+              "defined (a validation split without defective samples)"
+    elif monitor == "joint" and "val_seg_f1" in h:
+        why = f"the best joint score {selection_key(h, monitor)[0]:.3f} = mean of val AP {h['val_ap']:.3f}, " \
+              f"mask-decision F1 {h['val_seg_f1']:.3f} and Seg_mIoU {np.nan_to_num(h['val_seg_miou']):.3f}"
+    else:
+        why = f"the best validation {monitor} ({abs(selection_key(h, monitor)[0]):.4f})"
+    return f"kept epoch {h['epoch']} of {len(history)}: {why}"
+
+
 def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    """Refuse a checkpoint whose network differs from `config`'s, naming the fields that differ."""
-    saved = TrainConfig.from_dict(state["config"]).model_signature()
-    diff = {k: (saved[k], v) for k, v in config.model_signature().items() if saved[k] != v}
+    """Refuse to resume with a recipe the checkpoint cannot honour, naming every field that differs.
+
+    Only `RESUMABLE_KEYS` may change, and `epochs` only upwards: anything else (the model, the data,
+    the learning rate, the seed...) would make the run's record describe a run that never happened."""
+    saved = TrainConfig.from_dict(state["config"]).to_dict()
+    now = config.to_dict()
+    diff = {k: (saved[k], now[k]) for k in now if k not in RESUMABLE_KEYS and saved.get(k) != now[k]}
     if diff:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
-        raise CheckpointError(f"{path} was trained with a different model ({detail}). Use the same settings, "
-                              "or a new run folder.")
+        raise CheckpointError(f"{path} was trained with different settings ({detail}). Resume with the run's own "
+                              "settings (they are in its config.json), or train into a new run folder.")
+    if config.epochs < state["epoch"] + 1:
+        raise CheckpointError(f"{path} has already trained {state['epoch'] + 1} epochs, more than --epochs "
+                              f"{config.epochs}. Ask for at least as many epochs, or evaluate the run as it is.")
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig, dict]:

@@ -1,20 +1,26 @@
 """Predicting on new images of any size: masks, overlays and a CSV of decisions.
 
-Taught in 06_training. What a production line would run: one image in, one decision out.
+Taught in 06_training. What a production line would run: one image in, one decision out. Each
+image is prepared exactly as the model's training data was (its recorded size, resize mode and
+channels), decided with the thresholds the model carries, and its mask is mapped back to the
+image's own size.
 """
 
 from __future__ import annotations
 
 import csv
-import json
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from samtl_lite.data.io import list_images, load_image
+from samtl_lite.data.io import fitted_hw, list_images, load_image
+from samtl_lite.data.real import PairDataset, Sample
 from samtl_lite.engine.loop import load_model
 from samtl_lite.errors import DataError
 from samtl_lite.viz import overlay
@@ -35,43 +41,66 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return paths
 
 
-@torch.no_grad()
-def run_thresholds(checkpoint: Path) -> dict[str, float]:
-    """The thresholds chosen on validation when the run was evaluated (its metrics.json), else 0.5."""
-    metrics = checkpoint.parent / "metrics.json"
-    chosen = json.loads(metrics.read_text()).get("thresholds", {}) if metrics.is_file() else {}
-    return {"score": chosen.get("score") or 0.5, "mask": chosen.get("mask") or 0.5}
+def output_names(paths: list[Path]) -> list[str]:
+    """A distinct output name per input: the stem, else the file name, else the path with `__` for `/`,
+    so that inputs sharing a stem never overwrite each other's outputs."""
+    for name_of in (lambda p: p.stem, lambda p: p.name.replace(".", "_"),
+                    lambda p: "__".join(p.resolve().parts[1:]).replace(".", "_")):
+        names = [name_of(p) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    repeated = [p for p, n in Counter(map(Path.resolve, paths)).items() if n > 1]
+    raise DataError(f"{repeated[0]} is given more than once. Pass each image once.")
+
+
+def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, resize: str) -> torch.Tensor:
+    """Map a probability map [H, W] at the model's input size back onto the image's own pixels."""
+    if resize == "pad":
+        h, w = fitted_hw(native_hw, size)
+        prob = prob[:h, :w]
+    return F.interpolate(prob[None, None], size=native_hw, mode="bilinear", align_corners=False)[0, 0]
 
 
 @torch.no_grad()
 def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | Path,
-                   score_threshold: float | None = None, mask_threshold: float | None = None,
-                   device: str = "cpu") -> Path:
-    """Write `<stem>_mask.png`, `<stem>_overlay.png` and `predictions.csv` for each image (taught in 06_training).
+                   overrides: dict[str, Any] | None = None, device: str = "cpu") -> Path:
+    """Write `<name>_mask.png`, `<name>_overlay.png` and `predictions.csv` for each image (taught in 06_training).
 
-    Thresholds default to those the run chose on its validation split."""
+    Thresholds are those the model carries (chosen on its validation split); `overrides` may set
+    `score`, `mask` or `min_area`, and each override is printed."""
     checkpoint = Path(checkpoint)
-    model, config, _ = load_model(checkpoint, device)
-    chosen = run_thresholds(checkpoint)
-    score_threshold = chosen["score"] if score_threshold is None else score_threshold
-    mask_threshold = chosen["mask"] if mask_threshold is None else mask_threshold
+    model, config, state = load_model(checkpoint, device)
+    chosen = {"score": 0.5, "mask": 0.5, "min_area": 1, **(state.get("thresholds") or {})}
+    if not state.get("thresholds"):
+        print(f"note: {checkpoint} carries no thresholds (its run was not evaluated): using 0.5 and min_area 1")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            print(f"note: {key} threshold {value} instead of the model's {chosen[key]}")
+            chosen[key] = value
+    paths = expand_inputs(inputs)
+    size = config.resolved_size()
+    images = PairDataset([Sample(p, None) for p in paths], size=size, channels=config.in_channels,
+                         resize=config.resize, source="inputs")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path in expand_inputs(inputs):
+    for i, (path, name) in enumerate(zip(paths, output_names(paths))):
         image = load_image(path, config.in_channels)
-        res = model(image[None].to(device))
+        native_hw = (image.shape[-2], image.shape[-1])
+        res = model(images[i]["image"][None].to(device))
         score = float(model.sample_scores(res)[0])
-        row = {"file": str(path), "score": score, "decision": int(score >= score_threshold)}
+        row: dict[str, Any] = {"file": str(path), "score": score, "decision": int(score >= chosen["score"])}
         pred = None
         if res.mask_logits is not None:
-            pred = (torch.sigmoid(res.mask_logits[0, 0].float()) >= mask_threshold).cpu()
-            Image.fromarray(pred.numpy().astype(np.uint8) * 255).save(out / f"{path.stem}_mask.png")
-            row["mask_pixels"] = int(pred.sum())
-        fig, ax = plt.subplots(figsize=(4, 4 * image.shape[1] / image.shape[2] + 0.4))
+            prob = torch.sigmoid(res.mask_logits[0, 0].float()).cpu()
+            row["mask_pixels"] = int((prob >= chosen["mask"]).sum())  # at the model's input size, as min_area is
+            row["mask_decision"] = int(row["mask_pixels"] >= chosen["min_area"])
+            pred = back_to_native(prob, native_hw, size, config.resize) >= chosen["mask"]
+            Image.fromarray(pred.numpy().astype(np.uint8) * 255).save(out / f"{name}_mask.png")
+        fig, ax = plt.subplots(figsize=(4, 4 * native_hw[0] / native_hw[1] + 0.4))
         overlay(image, None, pred, ax=ax, title=f"{path.name}: score {score:.3f} -> "
                 f"{'DEFECTIVE' if row['decision'] else 'clean'}")
-        fig.savefig(out / f"{path.stem}_overlay.png", dpi=90, bbox_inches="tight")
+        fig.savefig(out / f"{name}_overlay.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         rows.append(row)
     with open(out / "predictions.csv", "w", newline="") as f:

@@ -62,23 +62,25 @@ def write_panels(folder: Path, model: torch.nn.Module, data: Dataset, picks: lis
 
 
 def write_report(out: Path, model: torch.nn.Module, data: Dataset, pred: Predictions, metrics: dict[str, Any],
-                 thresholds: dict[str, float], history: list[dict] | None = None,
-                 device: torch.device | str = "cpu", n_panels: int = 8, tag: str = "") -> None:
-    """Write the run folder's report files for one evaluated split (taught in 06_training)."""
+                 thresholds: dict[str, Any], history: list[dict] | None = None,
+                 device: torch.device | str = "cpu", n_panels: int = 8, tag: str = "", title: str = "") -> None:
+    """Write the run folder's report files for one evaluated split (taught in 06_training); `title` says
+    which model, data and split the figures show."""
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"metrics{tag}.json", {"thresholds": thresholds, **metrics})
-    write_results_csv(out / f"results{tag}.csv", per_sample_rows(pred, thresholds["score"], thresholds.get("mask")))
+    write_results_csv(out / f"results{tag}.csv", per_sample_rows(pred, thresholds))
     fig, ax = plt.subplots(figsize=(5, 4))
     plot_pr_curve(pred.score, pred.label, thresholds["score"], ax=ax)
+    ax.set_title(f"{title}\nsample decisions: precision-recall", fontsize=9)
     fig.savefig(out / f"pr_curve{tag}.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     if "recall_by_area" in metrics:
         fig, ax = plt.subplots(figsize=(7, 3.2))
         plot_recall_by({f"{k} decision": v for k, v in metrics["recall_by_area"].items()}, ax=ax)
+        ax.set_title(f"{title}: recall by defect size", fontsize=9)
         fig.savefig(out / f"recall_by_area{tag}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
     if history:
-        fig = plot_history(history)
+        fig = plot_history(history, title)
         fig.savefig(out / "curves.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
     decided = pred.score >= thresholds["score"]

@@ -1,80 +1,165 @@
 """A whole run, as `samtl train` and `samtl evaluate` do it: splits, training, thresholds, report.
 
-Taught in 06_training. Thresholds are chosen on the validation split (max-F1 for the sample
-score, max pixel-F1 for the mask) and applied unchanged to the test split; the test split is never
-used to choose anything.
+Taught in 06_training. Thresholds for sample decisions are chosen on the validation split (see
+`choose_thresholds`) and applied unchanged to the test split; the test split never chooses
+anything. The chosen thresholds are written into `best.pt` and `config.json`, so the model carries
+everything needed to use it: its recipe (size, resize mode, channels, normalisation) and its
+decision thresholds.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from torch.utils.data import Dataset
 
-from samtl_lite.data.catalog import get_splits
+from samtl_lite.data.catalog import get_splits, resize_note
+from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
-from samtl_lite.engine.evaluate import Predictions, choose_thresholds, compute_metrics, predict_dataset
-from samtl_lite.engine.loop import Distributed, build_from_config, fit, load_model
+from samtl_lite.engine.evaluate import metrics_at, predict_dataset, thresholds_on
+from samtl_lite.engine.loop import (
+    Distributed,
+    build_from_config,
+    check_compatible,
+    fit,
+    kept_epoch,
+    load_model,
+    seed_everything,
+)
 from samtl_lite.engine.report import write_json, write_report
-from samtl_lite.errors import MetricError
+from samtl_lite.errors import CheckpointError, DataError
 
 
-def thresholds_on(val: Predictions) -> dict[str, float]:
-    """`choose_thresholds`, falling back to 0.5 with a note when validation has no defective sample."""
-    try:
-        return choose_thresholds(val)
-    except MetricError as err:
-        print(f"note: {err} Using 0.5.")
-        return {"score": 0.5, "mask": 0.5} if val.stats else {"score": 0.5}
+def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> tuple[Dataset, Dataset, Dataset]:
+    """(train, val, test) as `config` reads them; `data` may swap the dataset (name, images, masks)."""
+    source = {"name": config.data, "images": config.images, "masks": config.masks, **data}
+    return get_splits(source["name"], config.resolved_size(), config.augment if augment is None else augment,
+                      source["images"], source["masks"], split_seed=config.split_seed, n_train=config.n_train,
+                      n_eval=config.n_eval, channels=config.in_channels, resize=config.resize, group=config.group,
+                      split_csv=config.split_csv, mask_suffix=config.mask_suffix, missing_mask=config.missing_mask,
+                      mask_threshold=config.mask_threshold)
 
 
-def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, device: Any = "cpu",
-                   history: list[dict] | None = None, progress: bool = True, batch_size: int = 32,
-                   tag: str = "") -> dict[str, Any]:
-    """Choose thresholds on `val`, evaluate `test` with and without mask gating, write the report."""
-    val_pred = predict_dataset(model, val, batch_size, device, progress=progress)
-    chosen = thresholds_on(val_pred)
-    test_pred = predict_dataset(model, test, batch_size, device, progress=progress)
-    mask_t = chosen.get("mask", 0.5)
-    result = {
-        "thresholds": chosen,
-        "val": compute_metrics(val_pred, chosen["score"], mask_t),
-        "test": compute_metrics(test_pred, chosen["score"], mask_t),
-    }
+def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
+                   device: Any = "cpu", history: list[dict] | None = None, progress: bool = True,
+                   chosen: dict[str, Any] | None = None, tag: str = "", title: str = "") -> dict[str, Any]:
+    """Evaluate `test` at thresholds chosen on `val` (or the `chosen` ones) and write the report
+    (taught in 06_training). Reports the head's decisions and the mask's, with and without gating."""
+    if chosen is None:
+        chosen = thresholds_on(predict_dataset(model, val, max(config.batch_size, 32), device, progress=progress),
+                               config.max_fpr)
+    test_pred = predict_dataset(model, test, max(config.batch_size, 32), device, progress=progress)
+    result = {"thresholds": chosen, "test": metrics_at(test_pred, chosen)}
     if test_pred.stats and model.cls_head is not None:
-        result["test_gated"] = compute_metrics(test_pred, chosen["score"], mask_t, gate=True)
+        result["test_gated"] = metrics_at(test_pred, chosen, gate=True)
     if out is not None:
-        write_report(out, model, test, test_pred, result["test"], chosen, history, device, tag=tag)
+        write_report(out, model, test, test_pred, result["test"], chosen, history, device, tag=tag, title=title)
         write_json(out / f"metrics{tag}.json", result)
     return result
 
 
-def train_and_evaluate(config: TrainConfig, data: str, out: str | Path, size: int | None = None,
-                       images: str | None = None, masks: str | None = None, resume: bool = False,
-                       progress: bool = True, n_train: int | None = None, n_eval: int | None = None) -> dict:
-    """Train on `data`'s train split, keep the best epoch by validation, evaluate on test (taught in 06_training)."""
+def record_thresholds(out: Path, chosen: dict[str, Any]) -> None:
+    """Write the chosen thresholds into `best.pt` and `config.json`: the model carries its decisions."""
+    state = load_checkpoint(out / "best.pt")
+    state["thresholds"] = chosen
+    save_checkpoint(out / "best.pt", state)
+    write_json(out / "config.json", {**state["config"], "preprocess": TrainConfig.from_dict(state["config"])
+                                     .preprocess(), "thresholds": chosen})
+
+
+RUN_FILES = ("config.json", "history.json", "best.pt", "last.pt", "metrics*.json", "results*.csv", "pr_curve*.png",
+             "recall_by_area*.png", "curves.png", "misses*", "false_alarms*", ".*.pt.*.tmp")
+
+
+def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write a run into a folder that holds anything else, or an earlier run unless `resume`
+    or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
+    if resume or not out.is_dir():
+        return
+    ours = {p for pattern in RUN_FILES for p in out.glob(pattern)}
+    foreign = sorted(p.name for p in out.iterdir() if p not in ours)
+    if foreign:
+        raise DataError(f"{out} holds files that are not a samtl run ({', '.join(foreign[:3])}"
+                        f"{', ...' if len(foreign) > 3 else ''}). Choose another --out folder: nothing was written.")
+    if ours and not overwrite:
+        raise DataError(f"{out} holds an earlier run. Pass --resume to continue it, --overwrite to replace it, or "
+                        "choose another --out folder.")
+    for p in ours:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
+                       overwrite: bool = False) -> dict[str, Any]:
+    """Train on the train split, keep the best epoch by validation, choose thresholds on validation,
+    evaluate on test, and write the run folder (taught in 06_training). One seed gives one model:
+    everything random is seeded before the model is built."""
     out = Path(out)
-    train, val, test = get_splits(data, size, augment=config.augment, images=images, masks=masks,
-                                  seed=config.seed, n_train=n_train, n_eval=n_eval)
+    prepare_out(out, resume, overwrite)
+    if resume:
+        check_compatible(load_checkpoint(out / "last.pt"), config, out / "last.pt")
+    seed_everything(config.seed)
+    train, val, test = splits_of(config)
+    note = resize_note(train, config.resolved_size(), config.resize)
+    if note:
+        print(f"note: {note}")
     model = build_from_config(config)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {**config.to_dict(), "data": data, "size": size})
+    ddp = Distributed.from_env()
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", {**config.to_dict(), "preprocess": config.preprocess()})
     history = fit(model, train, val, config, out, resume=resume, progress=progress)
-    if not Distributed.from_env().main:
+    if not ddp.main:
         return {}
+    print(kept_epoch(history, config.monitor))
     device = pick_device(config.device)
     best, _, _ = load_model(out / "best.pt", device)
-    return evaluate_model(best, val, test, out, device, history, progress, max(config.batch_size, 32))
+    result = evaluate_model(best, val, test, out, config, device, history, progress,
+                            title=f"{config.model} {config.encoder}, {config.data}")
+    record_thresholds(out, result["thresholds"])
+    return result
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str, split: str = "test", out: str | Path | None = None,
-                        size: int | None = None, images: str | None = None, masks: str | None = None,
-                        device: str = "auto", progress: bool = True) -> dict:
-    """Evaluate a saved model on a split of `data`, thresholds from its validation split (taught in 06_training)."""
+def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, split: str = "test",
+                        out: str | Path | None = None, images: str | None = None, masks: str | None = None,
+                        device: str = "auto", progress: bool = True, rechoose: bool = False,
+                        overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Evaluate a saved model on a split, reading the data as the model was trained to read it and
+    deciding with the thresholds it carries (taught in 06_training).
+
+    `data` (default: the training data) may name another dataset. `overrides` may change `size`,
+    `resize` or the thresholds (`score`, `mask`, `min_area`); each is printed. `rechoose` chooses the
+    thresholds again on this data's validation split."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     dev = pick_device(device)
     model, config, state = load_model(checkpoint, dev)
-    _, val, test = get_splits(data, size, augment=False, images=images, masks=masks, seed=config.seed)
+    chosen = dict(state.get("thresholds") or {})
+    if overrides.get("in_channels", config.in_channels) != config.in_channels:
+        raise CheckpointError(f"{checkpoint}: the model takes {config.in_channels}-channel images; it cannot read "
+                              f"them with {overrides['in_channels']} channels. Leave --channels out: the model's "
+                              "own setting is used.")
+    for key in ("size", "resize"):
+        if key in overrides and overrides[key] != getattr(config, key):
+            print(f"note: evaluating at {key} {overrides[key]}; the model was trained at {getattr(config, key)}")
+            setattr(config, key, overrides[key])
+    for key in ("score", "mask", "min_area"):
+        if key in overrides:
+            print(f"note: {key} threshold {overrides[key]} instead of the model's {chosen.get(key, 'none')}")
+            chosen[key] = overrides[key]
+    if not chosen and not rechoose:
+        raise CheckpointError(f"{checkpoint}: this checkpoint carries no thresholds (its run was not evaluated). "
+                              "Pass --rechoose to choose them on the validation split, or give --score-threshold.")
+    name = data or config.data
+    _, val, test = splits_of(config, augment=False, name=name, images=images or (None if data else config.images),
+                             masks=masks or (None if data else config.masks))
     target = {"val": val, "test": test}[split]
+    if rechoose:
+        pred = predict_dataset(model, val, max(config.batch_size, 32), dev, progress=progress)
+        chosen = {**thresholds_on(pred, config.max_fpr), **{k: v for k, v in chosen.items() if k in overrides}}
     out = Path(out) if out is not None else Path(checkpoint).parent
-    return evaluate_model(model, val, target, out, dev, state.get("history"), progress, tag=f"_{data}_{split}")
+    return evaluate_model(model, val, target, out, config, dev, state.get("history"), progress, chosen=chosen,
+                          tag=f"_{name}_{split}", title=f"{config.model} {config.encoder}, {name}, {split} split")
+

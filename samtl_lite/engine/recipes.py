@@ -1,0 +1,53 @@
+"""Named training recipes: the one place where the numbers of every documented run live.
+
+Taught in 06_training. `samtl train --recipe NAME`, `samtl demo`, `samtl experiment` and the
+notebooks all read these entries, so a number changed here changes every one of them. A recipe is
+a partial `TrainConfig`: the fields it names, on top of the defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from samtl_lite.engine.config import TrainConfig
+from samtl_lite.settings import fast_mode
+
+SYNTHETIC_CPU = {"data": "synthetic", "encoder": "tiny", "size": 128, "epochs": 6, "batch_size": 16,
+                 "n_train": 2000, "n_eval": 500}
+SYNTHETIC_GPU = {"data": "synthetic", "encoder": "resnet18", "size": 256, "epochs": 30, "batch_size": 32,
+                 "n_train": 2000, "n_eval": 1000}
+RECIPES: dict[str, dict[str, Any]] = {
+    "demo": SYNTHETIC_CPU,  # `samtl demo` on a CPU: a few minutes on 2 cores
+    "demo-gpu": SYNTHETIC_GPU,
+    "synthetic-cpu": SYNTHETIC_CPU,
+    "synthetic-gpu": SYNTHETIC_GPU,
+    "synthetic-fast": {**SYNTHETIC_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1
+    "mt-cpu": {"data": "magnetic-tile", "encoder": "tiny", "size": 192, "epochs": 12, "batch_size": 16},
+    "mt-gpu": {"data": "magnetic-tile", "encoder": "resnet18", "size": 320, "epochs": 60, "batch_size": 16},
+    "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
+}
+# `samtl experiment --recipe cpu|gpu`: which named recipe trains each dataset
+EXPERIMENTS: dict[str, dict[str, str]] = {
+    "cpu": {"synthetic": "synthetic-cpu", "magnetic-tile": "mt-cpu"},
+    "gpu": {"synthetic": "synthetic-gpu", "magnetic-tile": "mt-gpu"},
+}
+
+
+def recipe(name: str, **overrides: Any) -> TrainConfig:
+    """The `TrainConfig` of a named recipe, with `overrides` (None values ignored) on top (taught in 06_training)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return TrainConfig(**{**RECIPES[name], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def recipe_for(data: str) -> str:
+    """The recipe name a notebook uses for `data` ("synthetic" or "mt"): `-gpu` on CUDA, `-fast` under
+    SAMTL_FAST=1, else `-cpu` (taught in 06_training)."""
+    return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast_mode() else 'cpu'}"
+
+
+def default_demo_recipe() -> str:
+    """`demo-gpu` when CUDA is available, else `demo` (taught in 07_experiment)."""
+    return "demo-gpu" if torch.cuda.is_available() else "demo"
