@@ -11,7 +11,9 @@ import argparse
 import csv
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 from PIL import Image
@@ -125,7 +127,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     from samtl_lite.engine import predict_images
 
     csv_path = predict_images(args.checkpoint, args.inputs, args.out, _threshold_overrides(args),
-                              args.device if args.device not in (None, "auto") else "cpu")
+                              args.device if args.device not in (None, "auto") else "cpu", args.overwrite)
     print(f"wrote {csv_path} and a mask and overlay per image in {args.out}")
 
 
@@ -169,13 +171,43 @@ def _cmd_info(args: argparse.Namespace) -> None:
     print(format_summary(f"{args.data}/{args.split}", dataset_summary(ds)))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the package's error format: `samtl: error: ...`, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"samtl: error: {self.prog}: {message}\n")
+
+
+def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` that is at least `low`."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not value >= low or value != value:
+            raise argparse.ArgumentTypeError(f"{text} is below the smallest sensible value, {low}")
+        return value
+
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    value = at_least(0.0, float)(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{text} must lie in [0, 1)")
+    return value
+
+
 def _data_options(p: argparse.ArgumentParser, default_help: str) -> None:
     p.add_argument("--data", choices=DATASETS, help=f"dataset ({default_help}); real ones are read from "
                    "$SAMTL_DATA_DIR")
     p.add_argument("--images", help="images folder, for --data folder")
     p.add_argument("--masks", help="masks folder, for --data folder")
-    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input side, or H W (default: 128 synthetic, "
-                   "256 real)")
+    p.add_argument("--size", type=at_least(8), nargs="+", metavar="N",
+                   help="input side, or H W (default: 128 synthetic, 256 real)")
     p.add_argument("--resize", choices=("stretch", "pad"), help="stretch to the size (default), or keep the "
                    "aspect ratio and zero-pad")
     p.add_argument("--channels", dest="in_channels", type=int, choices=(1, 3),
@@ -185,9 +217,10 @@ def _data_options(p: argparse.ArgumentParser, default_help: str) -> None:
 
 
 def _threshold_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--score-threshold", type=float, help="default: the model's, chosen on validation")
-    p.add_argument("--mask-threshold", type=float, help="default: the model's, chosen on validation")
-    p.add_argument("--min-area", type=int, help="mask pixels that make a sample defective (default: the model's)")
+    p.add_argument("--score-threshold", type=at_least(0.0, float), help="default: the model's, chosen on validation")
+    p.add_argument("--mask-threshold", type=fraction, help="default: the model's, chosen on validation")
+    p.add_argument("--min-area", type=at_least(1),
+                   help="mask pixels that make a sample defective (default: the model's)")
 
 
 def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: str) -> None:
@@ -199,22 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
     from samtl_lite.engine.recipes import RECIPES
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="samtl",
         description="samtl_lite: sample-centric multi-task learning for surface-defect inspection.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected failure")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the main job: seg-only vs MTL on built-in synthetic data (no download)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     demo.add_argument("--recipe", choices=tuple(RECIPES), help="default: demo-gpu when CUDA is available, else demo")
-    demo.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    demo.add_argument("--n-train", type=int, help="override the number of training images")
-    demo.add_argument("--n-eval", type=int, help="override the validation and test sizes")
-    demo.add_argument("--size", type=int, help="override the image side")
+    demo.add_argument("--epochs", type=at_least(1), help="override the recipe's epochs")
+    demo.add_argument("--n-train", type=at_least(2), help="override the number of training images")
+    demo.add_argument("--n-eval", type=at_least(2), help="override the validation and test sizes")
+    demo.add_argument("--size", type=at_least(8), help="override the image side")
     demo.add_argument("--encoder", help="override the encoder")
     demo.add_argument("--seed", type=int, help="training seed (default: 0)")
-    demo.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores)")
+    demo.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     demo.set_defaults(func=_cmd_demo)
 
@@ -227,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>")
     train.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
                        "is an error (default) or defect-free")
-    train.add_argument("--mask-threshold", type=float, help="mask files: defect where value >= this (default: any "
-                       "non-zero value)")
+    train.add_argument("--mask-threshold", type=at_least(1e-12, float),
+                       help="mask files: defect where value >= this (default: any non-zero value)")
     train.add_argument("--group", help="--data folder: regex on the file name that names the physical part; all "
                        "images of a part stay in one split")
     train.add_argument("--split-csv", help="--data folder: CSV with columns file,split (train/val/test)")
@@ -236,33 +270,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=VARIANTS, help="variant (default: mtl)")
     train.add_argument("--encoder", help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
     train.add_argument("--decoder", choices=("unet", "fpn"), help="default: unet")
-    train.add_argument("--epochs", type=int, help="default: 10")
-    train.add_argument("--batch-size", type=int, help="default: 16")
-    train.add_argument("--lr", type=float, help="AdamW peak learning rate (default: 2e-3)")
+    train.add_argument("--epochs", type=at_least(1), help="default: 10")
+    train.add_argument("--batch-size", type=at_least(1), help="default: 16")
+    train.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
     train.add_argument("--seed", type=int, help="default: 0; weights, sampling, augmentation and dropout derive "
                        "from it, and a CPU run is exactly reproducible")
     train.add_argument("--seg-loss", choices=SEG_LOSSES, help="default: bce+dice")
-    train.add_argument("--w-seg", type=float, help="weight of the mask loss (default: the variant's)")
-    train.add_argument("--w-cls", type=float, help="weight of the sample loss (default: the variant's)")
-    train.add_argument("--pos-weight", type=float, help="weight of defect pixels and defective samples in BCE")
+    train.add_argument("--w-seg", type=at_least(0.0, float), help="weight of the mask loss (default: the variant's)")
+    train.add_argument("--w-cls", type=at_least(0.0, float), help="weight of the sample loss (default: the variant's)")
+    train.add_argument("--pos-weight", type=at_least(1e-12, float),
+                       help="weight of defect pixels and defective samples in BCE")
     _flag(train, "--detach-input", "detach_input", True, "ablation: no head gradient into the encoder")
     _flag(train, "--use-mask", "use_mask", True, "the sample head also pools the mask logits")
     _flag(train, "--no-balanced", "balanced", False, "plain shuffling instead of half-defective batches")
     _flag(train, "--no-augment", "augment", False, "no augmentation")
     _flag(train, "--compile", "compile", True, "torch.compile the model (pays on GPU, not on CPU)")
-    train.add_argument("--workers", dest="num_workers", type=int, help="DataLoader workers (default: 0 on CPU, "
+    train.add_argument("--workers", dest="num_workers", type=at_least(0), help="DataLoader workers (default: 0 on CPU, "
                        "up to 8 on CUDA)")
-    train.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores, divided "
+    train.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores, divided "
                        "among torchrun's processes)")
-    train.add_argument("--max-fpr", type=float, help="choose thresholds for at most this share of false alarms on "
+    train.add_argument("--max-fpr", type=fraction, help="choose thresholds for at most this share of false alarms on "
                        "validation (default: best F1)")
     train.add_argument("--monitor", choices=("joint", "ap", "loss"), help="what picks best.pt (default: joint, "
                        "the mean of val AP, mask-decision F1 and Seg_mIoU)")
     train.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     train.add_argument("--resume", action="store_true", help="continue from OUT/last.pt with the run's settings")
     train.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
-    train.add_argument("--n-train", type=int, help="synthetic only: number of training images (default 2000)")
-    train.add_argument("--n-eval", type=int, help="synthetic only: validation and test sizes")
+    train.add_argument("--n-train", type=at_least(2), help="synthetic only: number of training images (default 2000)")
+    train.add_argument("--n-eval", type=at_least(2), help="synthetic only: validation and test sizes")
     train.set_defaults(func=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a checkpoint on a dataset split, with its own recipe "
@@ -282,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
     exp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
-    exp.add_argument("--epochs", type=int, help="override every recipe's epochs (smoke tests)")
-    exp.add_argument("--n-train", type=int, help="override the synthetic training size")
-    exp.add_argument("--n-eval", type=int, help="override the synthetic validation and test sizes")
-    exp.add_argument("--threads", type=int, help="torch CPU threads (default: this machine's cores)")
+    exp.add_argument("--epochs", type=at_least(1), help="override every recipe's epochs (smoke tests)")
+    exp.add_argument("--n-train", type=at_least(2), help="override the synthetic training size")
+    exp.add_argument("--n-eval", type=at_least(2), help="override the synthetic validation and test sizes")
+    exp.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
     exp.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     exp.set_defaults(func=_cmd_experiment)
 
@@ -295,20 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", required=True, help="output folder")
     _threshold_options(predict)
     predict.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cpu)")
+    predict.add_argument("--overwrite", action="store_true", help="replace earlier predictions in OUT")
     predict.set_defaults(func=_cmd_predict)
 
     data = sub.add_parser("data", help="synthetic data and real datasets").add_subparsers(dest="action", required=True)
     synth = data.add_parser("synth", help="write a synthetic set to disk as image/mask files")
     synth.add_argument("--out", required=True, help="output folder (images/, masks/, meta.csv)")
-    synth.add_argument("--n", type=int, default=100, help="number of samples (default: 100)")
-    synth.add_argument("--size", type=int, default=128, help="image side in pixels (default: 128)")
+    synth.add_argument("--n", type=at_least(1), default=100, help="number of samples (default: 100)")
+    synth.add_argument("--size", type=at_least(8), default=128, help="image side in pixels (default: 128)")
     synth.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
-    synth.add_argument("--defect-rate", type=float, default=0.25, help="share of defective samples (default: 0.25)")
+    synth.add_argument("--defect-rate", type=fraction, default=0.25, help="share of defective samples (default: 0.25)")
     synth.set_defaults(func=_cmd_synth)
 
     bench = data.add_parser("bench", help="print synthetic images/s")
-    bench.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="image sides (default: 128 256)")
-    bench.add_argument("--n", type=int, default=500, help="images per size (default: 500)")
+    bench.add_argument("--sizes", type=at_least(8), nargs="+", default=[128, 256],
+                       help="image sides (default: 128 256)")
+    bench.add_argument("--n", type=at_least(1), default=500, help="images per size (default: 500)")
     bench.set_defaults(func=_cmd_bench)
 
     info = data.add_parser("info", help="summarise a dataset (counts, defect sizes)")
@@ -320,14 +357,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REPORT_TO = "the project's issue tracker"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `samtl` console script; returns the exit code (taught in 01_defect_data)."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the `samtl` console script; returns the exit code (taught in 01_defect_data).
+
+    One error path: a failure the package foresees (bad data, options, checkpoints, a full disk or a
+    read-only folder) prints `samtl: error: <what, which file, the fix>` and returns 2; anything else
+    says where to report it and keeps its traceback behind `--debug`."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         args.func(args)
     except SamtlError as err:
         print(f"samtl: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        where = err.filename or "a file"
+        print(f"samtl: error: {where}: {err.strerror or err}. Check that the folder exists and is writable and "
+              "that the disk has space.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("samtl: interrupted. A training run continues with --resume; its last finished epoch is on disk.",
+              file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"samtl: error: unexpected failure ({err.__class__.__name__}: {err}). This is a bug in samtl_lite: "
+              f"please report it, with the command you ran, to {REPORT_TO}; add --debug for the traceback.",
+              file=sys.stderr)
+        return 1
     return 0
 
 

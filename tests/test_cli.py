@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from samtl_lite.cli import main
 from samtl_lite.data import ImageMaskFolder, SyntheticDefects
@@ -38,3 +39,28 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
 def test_bench_prints_rates(capsys):
     assert main(["data", "bench", "--sizes", "32", "--n", "20"]) == 0
     assert "images/s" in capsys.readouterr().out
+
+
+def test_unexpected_failure_says_where_to_report_it(tmp_path, capsys, monkeypatch):
+    import samtl_lite.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "_cmd_bench", broken)
+    assert main(["data", "bench", "--n", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("samtl: error: unexpected failure (ZeroDivisionError: a bug)") and "report it" in err
+    assert "--debug" in err and "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "data", "bench", "--n", "1"])
+
+
+def test_option_values_out_of_range_are_clean_errors(capsys):
+    for argv in (["train", "--out", "x", "--batch-size", "0"], ["train", "--out", "x", "--size", "abc"],
+                 ["train", "--out", "x", "--max-fpr", "1.5"], ["data", "synth", "--out", "x", "--n", "-1"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "samtl: error: samtl " in err and "Traceback" not in err, argv

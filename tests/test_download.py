@@ -449,6 +449,27 @@ def test_scripts_install_and_say_where(
 
 def test_scripts_report_errors_without_traceback(tmp_path: Path, fake_ksdd2, capsys) -> None:
     module = load_script("get_ksdd2")
-    assert module.main(["--root", str(tmp_path), "--url", fake_ksdd2[0].as_uri()]) == 1
-    assert "MD5 mismatch" in capsys.readouterr().err
+    assert module.main(["--root", str(tmp_path), "--url", fake_ksdd2[0].as_uri()]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("samtl: error:") and "MD5 mismatch" in err and "Traceback" not in err
     assert load_script("get_dagm").main(["--root", str(tmp_path)]) == 1  # only the steps were printed
+
+
+def test_corrupt_archive_is_a_clean_error(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data/a.txt", "x" * 5000)
+    whole = buf.getvalue()
+    broken = bytearray(whole)
+    broken[40:60] = b"\0" * 20  # the member's compressed bytes, inside an intact directory
+    (tmp_path / "bad.zip").write_bytes(bytes(broken))
+    with pytest.raises(DownloadError, match=r"bad\.zip is corrupt or truncated.*download it again"):
+        safe_extract(tmp_path / "bad.zip", tmp_path / "out")
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w:gz") as tf:
+        info = tarfile.TarInfo("data/b.txt")
+        info.size = 5000
+        tf.addfile(info, io.BytesIO(b"y" * 5000))
+    (tmp_path / "cut.tar.gz").write_bytes(tar.getvalue()[:-30])
+    with pytest.raises(DownloadError, match=r"cut\.tar\.gz is (corrupt or truncated|neither a zip nor a tar)"):
+        safe_extract(tmp_path / "cut.tar.gz", tmp_path / "out2")

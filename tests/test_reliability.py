@@ -17,9 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from samtl_lite import DataError
-from samtl_lite.data import ImageMaskFolder, MagneticTile, load_image, load_mask
-from samtl_lite.engine import load_checkpoint
+from samtl_lite import CheckpointError, DataError
+from samtl_lite.cli import main
+from samtl_lite.data import ImageMaskFolder, MagneticTile, SyntheticDefects, load_image, load_mask
+from samtl_lite.engine import (
+    TrainConfig,
+    build_from_config,
+    fit,
+    load_checkpoint,
+    load_model,
+    loop,
+    predict_images,
+    save_checkpoint,
+)
 from samtl_lite.engine.evaluate import Predictions, thresholds_on
 from samtl_lite.metrics import pixel_miou, seg_accuracy, seg_miou, seg_recall
 from samtl_lite.models import build_model
@@ -116,3 +126,163 @@ def test_decoding_random_bytes_gives_only_the_package_error(tmp_path, payload, h
             assert "fuzz.png" in str(err)
         else:  # a few byte strings are valid tiny images: then the result must be well-formed
             assert out.dim() == 3 and torch.isfinite(out).all()
+
+
+# ---- runs that can always finish, work never lost (docs/reliability.md, "Interrupted runs") ----
+
+
+TINY_RUN = TrainConfig(epochs=3, batch_size=8, lr=3e-3)
+
+
+def tiny_sets():
+    return SyntheticDefects(n=32, size=32, seed=0, defect_rate=0.5), SyntheticDefects(n=16, size=32, seed=9)
+
+
+def test_validation_without_defective_samples_still_keeps_a_model(tmp_path, capsys):
+    train, _ = tiny_sets()
+    clean_val = SyntheticDefects(n=12, size=32, seed=5, defect_rate=0.0)
+    history = fit(build_from_config(TINY_RUN), train, clean_val, TINY_RUN, tmp_path, progress=False)
+    assert (tmp_path / "best.pt").is_file() and any(h["kept"] for h in history)
+    kept = [h for h in history if h["kept"]][-1]
+    assert kept["val_loss"] == min(h["val_loss"] for h in history)  # the loss decided
+    assert "lowest validation loss" in loop.kept_epoch(history, "joint")
+
+
+def test_kill_between_best_and_last_resumes_to_the_same_model(tmp_path, monkeypatch):
+    train, val = tiny_sets()
+    torch.manual_seed(0)
+    full = build_from_config(TINY_RUN)
+    fit(full, train, val, TINY_RUN, tmp_path / "full", progress=False)
+    real_save = loop.save_checkpoint
+
+    def die_before_last(path, state):
+        if path.name == "last.pt" and state["epoch"] == 1:
+            raise KeyboardInterrupt  # best.pt of epoch 2 may be written, last.pt of epoch 2 is not
+        real_save(path, state)
+
+    monkeypatch.setattr(loop, "save_checkpoint", die_before_last)
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_from_config(TINY_RUN), train, val, TINY_RUN, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    (tmp_path / "cut" / ".last.pt.abc.tmp").write_bytes(b"half a checkpoint")  # what a kill mid-save leaves
+    resumed = build_from_config(TINY_RUN)
+    fit(resumed, train, val, TINY_RUN, tmp_path / "cut", resume=True, progress=False)
+    assert not list((tmp_path / "cut").glob("*.tmp")) and not list((tmp_path / "cut").glob(".*.tmp"))
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    for name in ("best.pt", "last.pt"):
+        a, b = (load_checkpoint(tmp_path / r / name) for r in ("full", "cut"))
+        assert a["epoch"] == b["epoch"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_checkpoints_that_do_not_describe_a_model(tmp_path):
+    train, val = tiny_sets()
+    cfg = TrainConfig(epochs=1, batch_size=8)
+    fit(build_from_config(cfg), train, val, cfg, tmp_path, progress=False)
+    state = load_checkpoint(tmp_path / "best.pt")
+    cases = {"encoder.pt": {**state, "config": {**state["config"], "encoder": "no-such-net"}},
+             "config.pt": {**state, "config": [1, 2]},
+             "weights.pt": {**state, "model": {"w": torch.zeros(2)}},
+             "list.pt": {**state, "model": [torch.zeros(2)]}}
+    for name, bad in cases.items():
+        save_checkpoint(tmp_path / name, bad)
+        with pytest.raises(CheckpointError, match=f"{name}: its weights and config"):
+            load_model(tmp_path / name)
+    torch.save([1, 2, 3], tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="plain.pt: not a samtl_lite checkpoint"):
+        load_checkpoint(tmp_path / "plain.pt")
+
+
+def test_predict_never_overwrites(tmp_path, capsys):
+    train, val = tiny_sets()
+    cfg = TrainConfig(epochs=1, batch_size=8, size=32)
+    fit(build_from_config(cfg), train, val, cfg, tmp_path / "run", progress=False)
+    for folder in ("a", "b"):
+        write_gray(tmp_path / folder / "part.png", np.full((20, 30), 100 if folder == "a" else 200))
+    write_gray(tmp_path / "a" / "part.jpg", np.zeros((20, 30)))
+    inputs = [tmp_path / "a" / "part.png", tmp_path / "b" / "part.png", tmp_path / "a" / "part.jpg"]
+    predict_images(tmp_path / "run" / "best.pt", inputs, tmp_path / "out")
+    masks = sorted(p.name for p in (tmp_path / "out").glob("*_mask.png"))
+    assert len(masks) == 3  # three inputs, three masks: no name was reused
+    assert main(["predict", "--checkpoint", str(tmp_path / "run" / "best.pt"), str(inputs[0]),
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "already holds predictions" in capsys.readouterr().err
+
+
+def test_a_users_own_files_are_never_replaced(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "settings"}')
+    (mine / "results.csv").write_text("mine\n")
+    args = ["train", "--n-train", "16", "--n-eval", "8", "--size", "16", "--epochs", "1", "--no-progress"]
+    assert main([*args, "--out", str(mine), "--overwrite"]) == 2
+    assert "not a samtl run" in capsys.readouterr().err
+    assert (mine / "config.json").read_text() == '{"my": "settings"}' and (mine / "results.csv").read_text() == "mine\n"
+    (tmp_path / "file").write_text("x")
+    assert main([*args, "--out", str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+# ---- one error path: a clean error or success, never a traceback, never a changed input ----
+
+NUMBER = st.one_of(st.integers(-2, 40).map(str), st.sampled_from(["0", "1e9", "nan", "-inf", "abc", "0.5", ""]))
+
+
+def snapshot(root):
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and "out" not in p.relative_to(root).parts}
+
+
+@pytest.fixture(scope="module")
+def fuzz_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    for i in range(4):
+        write_gray(root / "images" / f"{i}.png", np.full((24, 24), 40 * i))
+        write_gray(root / "masks" / f"{i}.png", square_mask(24, 24, (2, 2, 8, 8) if i % 2 else None))
+    assert main(["train", "--n-train", "8", "--n-eval", "6", "--size", "16", "--epochs", "1", "--no-progress",
+                 "--out", str(root / "run")]) == 0
+    return root
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_cli_fuzz_gives_a_clean_error_or_success(fuzz_root, capsys, data):
+    root = fuzz_root
+    corrupt = data.draw(st.binary(max_size=64))
+    kind = data.draw(st.sampled_from(["train", "evaluate", "predict", "info", "synth"]))
+    out = root / "out" / str(data.draw(st.integers(0, 10**9)))
+    if kind == "train":
+        opts = {o: data.draw(NUMBER) for o in data.draw(st.sets(st.sampled_from(
+            ["--epochs", "--batch-size", "--size", "--lr", "--n-train", "--n-eval", "--threads", "--max-fpr",
+             "--workers", "--w-seg"]), max_size=4))}
+        opts = {"--epochs": "1", "--n-train": "6", "--n-eval": "4", "--size": "16", **opts}
+        argv = ["train", *[x for kv in opts.items() for x in kv], "--no-progress", "--out", str(out)]
+    elif kind == "evaluate":
+        bad = root / "out" / "bad.pt"
+        bad.parent.mkdir(exist_ok=True)
+        bad.write_bytes(data.draw(st.sampled_from([b"", (root / "run" / "best.pt").read_bytes()[:200], corrupt])))
+        argv = ["evaluate", "--checkpoint", str(data.draw(st.sampled_from([bad, root / "run" / "best.pt"]))),
+                "--min-area", data.draw(NUMBER), "--no-progress", "--out", str(out)]
+    elif kind == "predict":
+        img = root / "out" / "in" / data.draw(st.sampled_from(["x.png", "x.jpg", "x.tif"]))
+        img.parent.mkdir(parents=True, exist_ok=True)
+        img.write_bytes(data.draw(st.sampled_from([corrupt, b"\x89PNG\r\n\x1a\n" + corrupt,
+                                                   (root / "images" / "1.png").read_bytes()])))
+        argv = ["predict", "--checkpoint", str(root / "run" / "best.pt"), str(img), "--out", str(out),
+                "--score-threshold", data.draw(NUMBER)]
+    elif kind == "info":
+        argv = ["data", "info", "folder", "--images", str(root / "images"), "--masks",
+                str(data.draw(st.sampled_from([root / "masks", root / "images", root / "nowhere"])))]
+    else:
+        argv = ["data", "synth", "--out", str(out), "--n", data.draw(NUMBER), "--size", data.draw(NUMBER)]
+    before = snapshot(root)
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse refuses an option value
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code in (0, 2), (argv, err)
+    assert "Traceback" not in err
+    if code == 2:
+        assert "samtl: error:" in err
+    assert snapshot(root) == before, argv  # nothing but the output folder changed

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from samtl_lite.data.io import data_dir
-from samtl_lite.errors import DownloadError
+from samtl_lite.errors import DataError, DownloadError
 
 # --- Magnetic Tile -------------------------------------------------------------------------------------
 # Source: GitHub repository abin24/Magnetic-tile-defect-datasets. (the trailing dot is part of the name),
@@ -226,6 +227,14 @@ def safe_extract(archive: str | Path, dest_dir: str | Path) -> list[Path]:
     one by one, so nothing but plain files and folders can appear. Returns the paths of the files written.
     """
     archive, dest = Path(archive), Path(dest_dir)
+    try:
+        return _extract_checked(archive, dest)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, RuntimeError) as err:
+        raise DownloadError(f"{archive} is corrupt or truncated ({err.__class__.__name__}: {err}). Fix: delete it "
+                            "and download it again.") from None
+
+
+def _extract_checked(archive: Path, dest: Path) -> list[Path]:
     if zipfile.is_zipfile(archive):
         arc: zipfile.ZipFile | tarfile.TarFile = zipfile.ZipFile(archive)
         members: Iterator[tuple[Any, str, bool, str | None]] = _zip_members(arc)
@@ -528,9 +537,13 @@ def run_script(name: str, get: Any, *args: Any, **kwargs: Any) -> int:
     (taught in 01_defect_data)."""
     try:
         target = get(*args, **kwargs)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    except (DownloadError, DataError) as err:
+        print(f"samtl: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"samtl: error: {err.filename or name}: {err.strerror or err}. Check the disk space and that the "
+              "folder is writable.", file=sys.stderr)
+        return 2
     if target is None:
         return 1  # nothing was installed; the manual steps were printed
     print(f"{name} now lies in {Path(target).resolve()}")

@@ -108,10 +108,13 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def default_threads() -> int:
-    """CPU threads for this process: its usable cores shared among the processes of a `torchrun` job.
+    """CPU threads for this process: `OMP_NUM_THREADS` when set, else its usable cores shared among the
+    processes of a `torchrun` job.
 
     Two processes with two threads each on two cores run several times slower than with one each
     (OpenMP threads spin while they wait), so the cores are divided, never oversubscribed."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, cores // local)

@@ -358,10 +358,12 @@ def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path) -> 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, TrainConfig, dict]:
     """Rebuild the model of a checkpoint and load its weights (taught in 06_training)."""
     state = load_checkpoint(path)
-    config = TrainConfig.from_dict(state["config"])
-    model = build_from_config(config)
     try:
+        config = TrainConfig.from_dict(state["config"])
+        model = build_from_config(config)
         model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes ({err})") from None
+    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(f"{path}: its weights and config do not describe a model this version can build "
+                              f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). Use a checkpoint written "
+                              "by samtl train, or retrain.") from None
     return model.to(device).eval(), config, state

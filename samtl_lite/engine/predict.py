@@ -63,12 +63,16 @@ def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, re
 
 @torch.no_grad()
 def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | Path,
-                   overrides: dict[str, Any] | None = None, device: str = "cpu") -> Path:
+                   overrides: dict[str, Any] | None = None, device: str = "cpu", overwrite: bool = False) -> Path:
     """Write `<name>_mask.png`, `<name>_overlay.png` and `predictions.csv` for each image (taught in 06_training).
 
     Thresholds are those the model carries (chosen on its validation split); `overrides` may set
-    `score`, `mask` or `min_area`, and each override is printed."""
+    `score`, `mask` or `min_area`, and each override is printed. An `out` folder that already holds
+    predictions is refused unless `overwrite`."""
     checkpoint = Path(checkpoint)
+    out = Path(out)
+    if (out / "predictions.csv").exists() and not overwrite:
+        raise DataError(f"{out} already holds predictions. Pass --overwrite to replace them, or choose another --out.")
     model, config, state = load_model(checkpoint, device)
     chosen = {"score": 0.5, "mask": 0.5, "min_area": 1, **(state.get("thresholds") or {})}
     if not state.get("thresholds"):
@@ -81,7 +85,6 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
     size = config.resolved_size()
     images = PairDataset([Sample(p, None) for p in paths], size=size, channels=config.in_channels,
                          resize=config.resize, source="inputs")
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, (path, name) in enumerate(zip(paths, output_names(paths))):

@@ -9,6 +9,7 @@ decision thresholds.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ RUN_FILES = ("config.json", "history.json", "best.pt", "last.pt", "metrics*.json
              "recall_by_area*.png", "curves.png", "misses*", "false_alarms*", ".*.pt.*.tmp")
 
 
+def is_run_config(path: Path) -> bool:
+    """True if `path` is a `config.json` that samtl wrote (not a user's own file of that name)."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"model", "encoder", "preprocess"} <= set(saved)
+
+
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to write a run into a folder that holds anything else, or an earlier run unless `resume`
     or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files."""
@@ -80,7 +90,7 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
         raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
     if resume or not out.is_dir():
         return
-    ours = {p for pattern in RUN_FILES for p in out.glob(pattern)}
+    ours = {p for pattern in RUN_FILES for p in out.glob(pattern)} if is_run_config(out / "config.json") else set()
     foreign = sorted(p.name for p in out.iterdir() if p not in ours)
     if foreign:
         raise DataError(f"{out} holds files that are not a samtl run ({', '.join(foreign[:3])}"
