@@ -353,3 +353,19 @@ def test_device_choice_and_config_round_trip():
     assert pick_device("cpu").type == "cpu"
     c = TrainConfig(encoder="resnet18", epochs=3)
     assert TrainConfig.from_dict({**c.to_dict(), "unknown_future_key": 1}) == c
+
+
+def test_visible_and_faint_defects_are_graded_apart():
+    pred = Predictions(np.arange(4), np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.1, 0.6, 0.5, 0.9]),
+                       meta={"visibility": [0.0, 0.0, 3.0, 20.0]})
+    m = compute_metrics(pred, 0.55)
+    assert (m["n_visible"], m["n_faint"]) == (1, 1)
+    assert m["ap_visible"] == 1.0 and m["ap_faint"] == 0.5  # the faint one ranks below a clean sample
+    assert (m["recall_visible"], m["recall_faint"]) == (1.0, 0.0)
+    from samtl_lite.data.synthetic import VISIBLE
+
+    ds = SyntheticDefects(n=60, size=64, seed=1, defect_rate=0.5)
+    metas = [ds.render(i)[2] for i in range(60)]
+    for meta, y in zip(metas, ds.labels):
+        assert (meta["visibility"] > 0) == bool(y) and VISIBLE == 5.0
+    assert any(0 < m["visibility"] < VISIBLE for m in metas) and any(m["visibility"] >= VISIBLE for m in metas)

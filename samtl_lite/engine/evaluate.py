@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
+from samtl_lite.data.synthetic import VISIBLE
 from samtl_lite.errors import MetricError
 from samtl_lite.metrics import (
     average_precision,
@@ -238,6 +239,24 @@ def compute_metrics(
             out["recall_by_area"]["mask"] = recall_by(area, mask_decisions, y)
         if "contrast" in pred.meta:
             out["recall_by_contrast"]["mask"] = recall_by(pred.meta["contrast"], mask_decisions, y, CONTRAST_BINS)
+    if "visibility" in pred.meta:
+        out.update(by_visibility(pred, decisions, st["pred"] >= min_area if pred.stats else None))
+    return out
+
+
+def by_visibility(pred: Predictions, decisions: np.ndarray, mask_decisions: np.ndarray | None) -> dict[str, float]:
+    """AP and recall on the *visible* and the *faint* defective samples apart (synthetic data records a
+    visibility; see `samtl_lite.data.synthetic.VISIBLE`), each slice ranked against all clean samples
+    (taught in 07_experiment)."""
+    vis, y = np.asarray(pred.meta["visibility"], dtype=float), pred.label > 0.5
+    out: dict[str, float] = {}
+    for name, part in (("visible", y & (vis >= VISIBLE)), ("faint", y & (vis < VISIBLE))):
+        keep = part | ~y
+        out[f"n_{name}"] = int(part.sum())
+        out[f"ap_{name}"] = average_precision(pred.score[keep], y[keep]) if part.any() else float("nan")
+        out[f"recall_{name}"] = float(decisions[part].mean()) if part.any() else float("nan")
+        if mask_decisions is not None:
+            out[f"seg_recall_{name}"] = float(mask_decisions[part].mean()) if part.any() else float("nan")
     return out
 
 

@@ -94,10 +94,15 @@ def write_report(out: Path, model: torch.nn.Module, data: Dataset, pred: Predict
 
 TABLE_ROWS = (
     ("sample AP", "ap", "{:.3f}"),
+    ("sample AP, visible defects only", "ap_visible", "{:.3f}"),
     ("sample AUROC", "auroc", "{:.3f}"),
     ("recall @ 5% false alarms", "recall_at_fpr_5pct", "{:.3f}"),
     ("missed defective (FN)", "fn", "{:d}"),
     ("false alarms (FP)", "fp", "{:d}"),
+    ("recall at the threshold, visible defects", "recall_visible", "{:.3f}"),
+    ("recall at the threshold, faint defects", "recall_faint", "{:.3f}"),
+    ("mask: missed defective", "seg_fn", "{:d}"),
+    ("mask: false alarms", "seg_fp", "{:d}"),
     ("Seg_Recall", "seg_recall", "{:.3f}"),
     ("Seg_Accuracy", "seg_accuracy", "{:.3f}"),
     ("Seg_mIoU", "seg_miou", "{:.3f}"),
