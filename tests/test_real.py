@@ -187,3 +187,28 @@ def test_real_magnetic_tile_copy(real_magnetic_tile):
     thin = next(i for i, s in enumerate(ds.samples) if s.image.name == "exp1_num_320649.jpg")  # a thin Break
     assert ds[thin]["mask"].sum() == 132  # read at 128: its anti-aliased halo (77 faint pixels) stays background
     assert load_mask(ds.samples[thin].mask).sum() == 209
+
+
+def test_cache_gives_the_same_items_and_reads_each_file_once(tmp_path):
+    from samtl_lite.data.real import PairDataset, Sample
+
+    samples = []
+    for i in range(3):
+        img = write_gray(tmp_path / f"{i}.png", np.random.default_rng(i).integers(0, 255, (40, 30)))
+        mask = write_gray(tmp_path / f"{i}_m.png", square_mask(40, 30, (5, 5, 9, 20) if i else None))
+        samples.append(Sample(img, mask))
+    plain = PairDataset(samples, size=24)
+    cached = PairDataset(samples, size=24, cache=True)
+    first = [cached[i] for i in range(3)]
+    for i in range(3):  # the cache keeps exactly what the files give
+        assert torch.equal(first[i]["image"], plain[i]["image"]) and torch.equal(first[i]["mask"], plain[i]["mask"])
+    for p in tmp_path.glob("*.png"):
+        p.unlink()  # a cached dataset no longer needs the files
+    for i in range(3):
+        again, ref = cached[i], first[i]
+        assert torch.equal(again["image"], ref["image"]) and torch.equal(again["mask"], ref["mask"])
+        assert again["meta"] == ref["meta"] and again["label"] == ref["label"]
+        again["image"].mul_(0)  # a caller changing an item must not change the cache
+    assert torch.equal(cached[1]["image"], first[1]["image"])
+    assert PairDataset(samples, size=24, cache="auto").cache == {}
+    assert PairDataset(samples, cache="auto").cache is None  # native sizes: nothing to cache

@@ -178,7 +178,8 @@ def get_splits(
     The split is part of the benchmark: it depends on `split_seed` only, never on a training seed.
     Real datasets are resized to `size` (256² unless given) by `resize`: "stretch" or "pad" (keep
     the aspect ratio, see `fit_and_pad`). `channels=None` reads each dataset's `native_channels`.
-    `transform` replaces the default augmentation of the training split. `mask_threshold`
+    Real datasets are decoded and resized once per run and kept in memory when that fits
+    (`PairDataset(cache="auto")`). `transform` replaces the default augmentation of the training split. `mask_threshold`
     (`load_mask`), and for `folder` `mask_suffix` and `missing_mask` (`ImageMaskFolder`), say how
     masks are read.
     """
@@ -199,7 +200,7 @@ def get_splits(
                 synthetic_benchmark("val", size, n=n_eval, channels=channels),
                 synthetic_benchmark("test", size, n=n_eval, channels=channels))
     opts: dict[str, Any] = {"size": size or 256, "channels": channels, "resize": resize,
-                            "mask_threshold": mask_threshold}
+                            "mask_threshold": mask_threshold, "cache": "auto"}
     if name == "magnetic-tile":
         return tuple(MagneticTile(split=s, val_fraction=0.1, seed=split_seed, transform=tf if s == "train" else None,
                                   **opts) for s in SPLITS)

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from samtl_lite.data.io import (
     IMAGE_EXTENSIONS,
+    as_hw,
     check_resize,
     data_dir,
     fit_and_pad,
@@ -44,6 +45,9 @@ class Sample:
     defect_class: str = ""
 
 
+CACHE_BYTES = 2 * 1024**3  # what `cache="auto"` may keep in memory per dataset
+
+
 class PairDataset(Dataset):
     """Image/mask pairs on disk -> item dicts, with resizing, padding and joint augmentation.
 
@@ -52,6 +56,9 @@ class PairDataset(Dataset):
     area-resized and thresholded at > 0 so thin scratches survive. `pad_to=32` zero-pads to a multiple
     of 32. Without `size`, samples keep their native size (batch them one at a time, or pass `size`).
     `mask_threshold` is how mask files are read (see `load_mask`): None means any non-zero value.
+    `cache=True` keeps each sample after decoding and resizing (float32 image, bool mask: exactly what
+    the files give), so an epoch pays for the augmentation only; `"auto"` caches when `size` is set and
+    the cache would take at most `CACHE_BYTES`.
     """
 
     def __init__(
@@ -64,17 +71,32 @@ class PairDataset(Dataset):
         source: str = "dataset",
         resize: str = "stretch",
         mask_threshold: float | None = None,
+        cache: bool | str = False,
     ) -> None:
         if not samples:
             raise DataError(f"{source}: no images found. Check the folder and the file pattern.")
         self.samples = samples
         self.size, self.transform, self.channels, self.pad_to = size, transform, channels, pad_to
         self.resize, self.mask_threshold = check_resize(resize), mask_threshold
+        if cache == "auto":
+            h, w = as_hw(size) if size is not None else (0, 0)
+            cache = 0 < len(samples) * h * w * (4 * channels + 1) <= CACHE_BYTES
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.cache is not None and index in self.cache:
+            image, mask, meta = self.cache[index]
+            return make_item(image.clone(), mask.float(), dict(meta), self.transform)  # the cache stays as read
+        image, mask, meta = self._prepare(index)
+        if self.cache is not None:
+            self.cache[index] = (image.clone(), mask.bool(), meta)
+        return make_item(image, mask, dict(meta), self.transform)
+
+    def _prepare(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Decode, check and resize one sample."""
         s = self.samples[index]
         image = load_image(s.image, self.channels)
         if s.mask is None:
@@ -93,7 +115,7 @@ class PairDataset(Dataset):
             image, mask = resize_image(image, self.size), resize_mask(mask, self.size)
         if self.pad_to:
             image, mask = pad_to_multiple(image, self.pad_to), pad_to_multiple(mask, self.pad_to)
-        return make_item(image, mask, meta, self.transform)
+        return image, mask, meta
 
     @cached_property
     def labels(self) -> np.ndarray:
