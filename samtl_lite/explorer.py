@@ -8,24 +8,50 @@ statistics at a grid of mask thresholds), so a slider move is a few numpy operat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from samtl_lite.engine.evaluate import Predictions
+from samtl_lite.engine.evaluate import Predictions, mask_decision_counts, predict_dataset
 from samtl_lite.metrics import confusion_at
 from samtl_lite.metrics.masks import pixel_miou_from, seg_accuracy_from, seg_miou_from, seg_recall_from
 
+LABELS = {"tp": "defective, caught (TP)", "fn": "defective, missed (FN)", "fp": "clean, false alarm (FP)",
+          "tn": "clean, passed (TN)", "precision": "precision", "recall": "recall",
+          "seg_tp": "mask: caught", "seg_fn": "mask: missed", "seg_fp": "mask: false alarms",
+          "seg_tn": "mask: passed clean", "seg_recall": "Seg_Recall (mask)", "seg_accuracy": "Seg_Accuracy (mask)",
+          "seg_miou": "Seg_mIoU", "pixel_miou": "pooled pixel mIoU"}
+
 
 class Explorer:
-    """Decisions of one evaluated model at adjustable thresholds (taught in 08_explore)."""
+    """Decisions of one evaluated model at adjustable thresholds (taught in 08_explore).
 
-    def __init__(self, pred: Predictions, data: Dataset | None = None, model: torch.nn.Module | None = None) -> None:
+    `thresholds` (score, mask, min_area) are where the sliders start: the ones chosen on validation
+    when the explorer comes from a checkpoint (`Explorer.from_checkpoint`)."""
+
+    def __init__(self, pred: Predictions, data: Dataset | None = None, model: torch.nn.Module | None = None,
+                 thresholds: dict[str, Any] | None = None) -> None:
         self.pred, self.data, self.model = pred, data, model
         self.mask_thresholds = sorted(pred.stats)
+        self.thresholds = {"score": 0.5, "mask": 0.5, "min_area": 1, **(thresholds or {})}
         self._masks: dict[int, torch.Tensor] = {}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, split: str = "test", device: str = "cpu",
+                        progress: bool = True) -> Explorer:
+        """Load a model, read its data split as it was trained to, predict it once (with a progress bar),
+        and start at the thresholds the model carries (taught in 08_explore)."""
+        from samtl_lite.engine.loop import load_model
+        from samtl_lite.engine.run import splits_of
+
+        model, config, state = load_model(checkpoint, device)
+        _, val, test = splits_of(config, augment=False)
+        data = {"val": val, "test": test}[split]
+        pred = predict_dataset(model, data, max(config.batch_size, 32), device, progress=progress)
+        return cls(pred, data, model, state.get("thresholds"))
 
     def numbers(self, score_threshold: float, mask_threshold: float | None = None,
                 min_area: int = 1) -> dict[str, float]:
@@ -36,6 +62,7 @@ class Explorer:
                                  "recall": tp / (tp + fn) if tp + fn else float("nan")}
         if mask_threshold is not None and self.pred.stats:
             st = self.pred.stats[self.nearest(mask_threshold)]
+            out.update({f"seg_{k}": v for k, v in mask_decision_counts(st, min_area).items()})
             out.update(seg_recall=seg_recall_from(st, min_area), seg_accuracy=seg_accuracy_from(st, min_area),
                        seg_miou=seg_miou_from(st), pixel_miou=pixel_miou_from(st))
         return out
@@ -68,51 +95,91 @@ class Explorer:
 
     def panel(self, index: int, mask_threshold: float, ax: Any, show_truth: bool = True,
               show_pred: bool = True) -> None:
-        """Draw one sample with its true (green) and predicted (red) mask outlines."""
+        """Draw one sample with its true (green) and predicted (red) masks, captioned with its name,
+        class and score."""
         from samtl_lite.viz import overlay
 
         item = self.data[index]
         prob = self.probability(index)
         pred = None if prob is None or not show_pred else prob >= mask_threshold
         score = float(self.pred.score[np.flatnonzero(self.pred.index == index)[0]])
+        name = str(item["meta"].get("name", index))
+        kind = item["meta"].get("defect_class") or ("defective" if item["label"] > 0.5 else "clean")
         overlay(item["image"], item["mask"] if show_truth else None, pred, ax=ax,
-                title=f"{item['meta'].get('name', index)}\nscore {score:.3f}")
+                title=f"{name[-22:]}\n{kind}, score {score:.3f}")
+
+    def gallery(self, kind: str, score_threshold: float, mask_threshold: float, n: int = 8,
+                cols: int = 4) -> Any:
+        """A figure of the worst `n` misses or false alarms at a threshold, in rows of `cols`, headed
+        e.g. "misses (6 of 47)"; None when there are none (taught in 08_explore)."""
+        import matplotlib.pyplot as plt
+
+        every = self.misses(score_threshold) if kind == "misses" else self.false_alarms(score_threshold)
+        shown = every[:n]
+        if not shown or self.data is None:
+            return None
+        rows = -(-len(shown) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.4), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, i in zip(axes.flat, shown):
+            ax.axis("on")
+            self.panel(i, mask_threshold, ax)
+        what = "defective samples called clean" if kind == "misses" else "clean samples called defective"
+        fig.suptitle(f"{kind} ({len(shown)} of {len(every)}): {what} at score threshold {score_threshold:.3f}; "
+                     "true mask green, predicted red", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def pr_figure(self, score_threshold: float) -> Any:
+        """The precision-recall curve of the sample scores with the current threshold marked (taught in 08_explore)."""
+        import matplotlib.pyplot as plt
+
+        from samtl_lite.viz import plot_pr_curve
+
+        fig, ax = plt.subplots(figsize=(4.2, 3.6))
+        plot_pr_curve(self.pred.score, self.pred.label, score_threshold, ax=ax)
+        ax.set_title(f"{len(self.pred.label)} samples, {int(self.pred.label.sum())} defective", fontsize=9)
+        fig.tight_layout()
+        return fig
 
 
-def explore(explorer: Explorer, n_gallery: int = 6):  # pragma: no cover - exercised in the browser check
-    """ipywidgets over an `Explorer`: threshold sliders, live numbers, galleries and a sample viewer
-    (taught in 08_explore)."""
+def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exercised in the browser check
+    """ipywidgets over an `Explorer`: threshold sliders starting at the validated thresholds, live
+    numbers, the PR curve with the current threshold, galleries of misses and false alarms, and a
+    sample viewer (taught in 08_explore)."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    score = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.005, description="score thr", readout_format=".3f",
-                          continuous_update=True)
-    mask = w.SelectionSlider(options=explorer.mask_thresholds, value=explorer.nearest(0.5), description="mask thr")
-    area = w.IntSlider(value=1, min=1, max=200, description="min_area")
-    table, gallery = w.HTML(), w.Output()
+    t = explorer.thresholds
+    score = w.FloatSlider(value=t["score"], min=0.0, max=1.0, step=0.005, description="score ≥",
+                          readout_format=".3f", continuous_update=False)
+    mask = w.SelectionSlider(options=explorer.mask_thresholds, value=explorer.nearest(t["mask"]),
+                             description="mask prob ≥")
+    area = w.IntSlider(value=t["min_area"], min=1, max=max(256, 2 * t["min_area"]), description="min_area px")
+    table, pr, misses, alarms = w.HTML(), w.Output(), w.Output(), w.Output()
     index = w.Dropdown(options=[int(i) for i in explorer.pred.index], description="sample")
     truth, predicted, viewer = w.Checkbox(True, description="true mask"), w.Checkbox(True, description="prediction"), \
         w.Output()
 
     def refresh_numbers(_: Any = None) -> None:
         n = explorer.numbers(score.value, mask.value, area.value)
-        rows = "".join(f"<tr><td>{k}</td><td>{v if isinstance(v, int) else f'{v:.3f}'}</td></tr>" for k, v in n.items())
+        rows = "".join(f"<tr><td>{LABELS.get(k, k)}</td><td style='text-align:right'>"
+                       f"{v if isinstance(v, int) else f'{v:.3f}'}</td></tr>" for k, v in n.items())
         table.value = f"<table>{rows}</table>"
 
-    def refresh_gallery(_: Any = None) -> None:
-        gallery.clear_output(wait=True)
-        with gallery:
-            picks = [("miss", i) for i in explorer.misses(score.value, n_gallery)] + \
-                    [("false alarm", i) for i in explorer.false_alarms(score.value, n_gallery)]
-            if not picks or explorer.data is None:
-                print("no misses or false alarms at this threshold")
-                return
-            fig, axes = plt.subplots(1, len(picks), figsize=(2.2 * len(picks), 2.6), squeeze=False)
-            for ax, (kind, i) in zip(axes[0], picks):
-                explorer.panel(i, mask.value, ax)
-                ax.set_xlabel(kind, fontsize=8)
+    def refresh_pictures(_: Any = None) -> None:
+        with pr:
+            pr.clear_output(wait=True)
+            explorer.pr_figure(score.value)
             plt.show()
+        for out, kind in ((misses, "misses"), (alarms, "false alarms")):
+            out.clear_output(wait=True)
+            with out:
+                if explorer.gallery(kind, score.value, mask.value, n_gallery) is None:
+                    print(f"no {kind} at this threshold")
+                plt.show()
 
     def refresh_viewer(_: Any = None) -> None:
         viewer.clear_output(wait=True)
@@ -124,14 +191,14 @@ def explore(explorer: Explorer, n_gallery: int = 6):  # pragma: no cover - exerc
 
     for s in (score, mask, area):
         s.observe(refresh_numbers, "value")
-    score.observe(refresh_gallery, "value")
-    mask.observe(refresh_gallery, "value")
+    score.observe(refresh_pictures, "value")
+    mask.observe(refresh_pictures, "value")
     for s in (index, truth, predicted, mask):
         s.observe(refresh_viewer, "value")
     refresh_numbers()
-    refresh_gallery()
+    refresh_pictures()
     refresh_viewer()
-    ui = w.VBox([w.HBox([w.VBox([score, mask, area]), table]), gallery,
-                 w.HBox([w.VBox([index, truth, predicted]), viewer])])
+    ui = w.VBox([w.HBox([w.VBox([score, mask, area, table]), pr]), w.HTML("<h4>misses</h4>"), misses,
+                 w.HTML("<h4>false alarms</h4>"), alarms, w.HBox([w.VBox([index, truth, predicted]), viewer])])
     display(ui)
     return ui

@@ -1,7 +1,9 @@
 """Figures: images with their defect masks drawn on top, and galleries of samples.
 
-Taught in 01_defect_data. Masks are drawn as outlines (contours), not filled, so that the faint
-defect underneath stays visible: the point of the picture is to see how hard it is to spot.
+Taught in 01_defect_data. Masks are drawn as outlines (contours) over a light translucent fill: the
+outline keeps the faint defect underneath visible (the point of the picture is to see how hard it
+is to spot), and the fill shows masks that have no outline inside the frame, such as a mask
+covering the whole image.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ def overlay(
     ax: plt.Axes | None = None,
     title: str | None = None,
 ) -> plt.Axes:
-    """Show an image with the true mask outlined in green and a predicted mask in red
-    (taught in 01_defect_data)."""
+    """Show an image with the true mask in green and a predicted mask in red, each a translucent fill
+    with its outline (taught in 01_defect_data)."""
+    from matplotlib.colors import ListedColormap
+
     ax = ax or plt.gca()
     img = to_numpy_image(image)
     ax.imshow(img, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
@@ -39,7 +43,10 @@ def overlay(
             continue
         m2 = to_numpy_image(m) > 0.5
         if m2.any():
-            ax.contour(m2.astype(float), levels=[0.5], colors=colour, linewidths=0.8)
+            ax.imshow(np.ma.masked_where(~m2, m2), cmap=ListedColormap([colour]), alpha=0.25,
+                      interpolation="nearest")
+            ax.contour(np.pad(m2, 1).astype(float), levels=[0.5], colors=colour, linewidths=1.0,
+                       extent=(-1.5, m2.shape[1] + 0.5, m2.shape[0] + 0.5, -1.5), origin="upper")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

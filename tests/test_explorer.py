@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +51,38 @@ def test_panels_use_the_cached_probability(setup):
     assert "score" in ax.get_title()
     plt.close(fig)
     assert explorer.nearest(0.47) == 0.5
+
+
+def test_gallery_heading_counts_and_pr_marker(setup):
+    import matplotlib.pyplot as plt
+
+    explorer, _, _ = setup
+    t = float(np.median(explorer.pred.score))
+    total = len(explorer.misses(t))
+    fig = explorer.gallery("misses", t, 0.5, n=3, cols=2)
+    assert fig._suptitle.get_text().startswith(f"misses ({min(3, total)} of {total})")
+    assert len([ax for ax in fig.axes if ax.axison]) == min(3, total) and len(fig.axes) == 4  # 2 rows of 2
+    plt.close(fig)
+    assert explorer.gallery("false alarms", 1.01, 0.5) is None  # nothing flagged above every score
+    n = explorer.numbers(t, 0.5, 4)
+    st = explorer.pred.stats[0.5]
+    assert n["seg_tp"] == int(((st["pred"] >= 4) & (st["gt"] > 0)).sum())
+    fig = explorer.pr_figure(t)
+    marker = [line for line in fig.axes[0].lines if line.get_marker() == "o"][0]
+    assert marker.get_xdata()[0] == pytest.approx(n["recall"]) and marker.get_ydata()[0] == pytest.approx(
+        n["precision"])
+    plt.close(fig)
+    assert Explorer(explorer.pred, thresholds={"score": 0.3, "mask": 0.7, "min_area": 9}).thresholds == \
+        {"score": 0.3, "mask": 0.7, "min_area": 9}
+
+
+def test_from_checkpoint_starts_at_the_validated_thresholds(tmp_path):
+    from samtl_lite.engine import TrainConfig, train_and_evaluate
+
+    config = TrainConfig(epochs=1, batch_size=8, size=32, n_train=24, n_eval=20)
+    chosen = train_and_evaluate(config, tmp_path / "run", progress=False)["thresholds"]
+    explorer = Explorer.from_checkpoint(tmp_path / "run" / "best.pt", progress=False)
+    assert explorer.thresholds == chosen and len(explorer.pred.label) == 20
+    n = explorer.numbers(chosen["score"], chosen["mask"], chosen["min_area"])
+    test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    assert (n["tp"], n["fp"], n["seg_tp"], n["seg_fp"]) == (test["tp"], test["fp"], test["seg_tp"], test["seg_fp"])
