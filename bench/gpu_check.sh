@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The GPU check: the one script to run when a task is lent a GPU machine. It measures what a CPU cannot,
+# inside one 10-minute command, in these steps (all by default, in this order):
+#   bench      bench/bench_gpu.py: training images/s, eager and torch.compile, data loading excluded and included
+#   mt         the Magnetic Tile GPU recipe (mt-gpu), seed 0: its wall time and test summary
+#   notebooks  every notebook in full mode (SAMTL_FAST=0) under nbval, each with its wall time
+#   ddp        with several GPUs: mt-gpu under torchrun on all of them, and the speed-up over one GPU
+#
+#   bash bench/gpu_check.sh [STEP ...]    # on the GPU machine, from anywhere; e.g. `bash bench/gpu_check.sh notebooks`
+#   bash bench/gpu_check.sh wheels        # here, with network: fetch nbval's wheels into .whl/ for an offline machine
+#
+# The steps share a budget of GPU_CHECK_BUDGET seconds (default 540); each also has its own limit (`timeout`),
+# so a hung step cannot eat the rest, and a step left with too little time is skipped and said to be.
+# Everything printed also goes to $OUT/gpu_check.log when $OUT is set; run folders (last.pt is about 145 MB)
+# go to a scratch folder and only their metrics.json and history.json are copied to $OUT.
+# On the lent machine (nothing outside it reachable; 64 MiB travel per call): copy the data into the ignored
+# data/ (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MB) and run `bash bench/gpu_check.sh`
+# carrying data; data and the 19 MB of wheels exceed 64 MiB together, so the notebooks need a second call on the
+# warm machine (data/ and .venv stay there): `bash bench/gpu_check.sh notebooks` carrying .whl.
+# Settings: SAMTL_DATA_DIR (default: the first of shared/data, ../shared/data, data holding magnetic_tile);
+# BENCH_ARGS (default "--steps 30 --warmup 10 --workers 0 8"); MT_ARGS, extra `samtl train` options for mt and
+# ddp (default "--workers 8": the CUDA default `workers_for` documents, which TrainConfig.num_workers=0 overrides;
+# MT_ARGS= runs the recipe exactly as `samtl train --recipe mt-gpu` does);
+# GPU_CHECK_CPU=1 runs without a GPU, to test this script's plumbing with tiny BENCH_ARGS and MT_ARGS.
+# On a bare machine it makes .venv on the machine's own Python packages (its torch stays) and installs
+# samtl_lite there; without network, `pip install -e .[dev]` fails and samtl_lite is put on .venv's path alone;
+# the notebooks step then installs nbval, ipykernel and ipywidgets from a carried .whl/ (see `wheels`).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+if [ "${1:-}" = wheels ]; then
+    plats=()
+    for p in 1 2014 _2_5 _2_17 _2_24 _2_27 _2_28 _2_31 _2_34; do
+        plats+=(--platform "manylinux${p}_x86_64")
+    done
+    python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp "${plats[@]}" \
+        -d .whl nbval ipykernel ipywidgets || exit 1
+    exclude=$(git rev-parse --git-path info/exclude) && mkdir -p "$(dirname "$exclude")" && touch "$exclude"
+    grep -qx '/.whl/' "$exclude" || echo '/.whl/' >>"$exclude"
+    echo "$(find .whl -name "*.whl" | wc -l) wheels, $(du -sh .whl | cut -f1), in .whl/ (git ignores it):" \
+        "name .whl in the run's carry"
+    exit 0
+fi
+
+STEPS=("$@")
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(bench mt notebooks ddp)
+for s in "${STEPS[@]}"; do
+    case $s in
+    bench | mt | notebooks | ddp) ;;
+    *) echo "usage: bash bench/gpu_check.sh [bench|mt|notebooks|ddp ...] | wheels" >&2 && exit 2 ;;
+    esac
+done
+
+if [ -n "${OUT:-}" ]; then
+    mkdir -p "$OUT"
+    exec > >(tee -a "$OUT/gpu_check.log") 2>&1
+    TEE=$!
+fi
+export PYTHONUNBUFFERED=1
+BUDGET=${GPU_CHECK_BUDGET:-540}
+BENCH_ARGS=${BENCH_ARGS---steps 30 --warmup 10 --workers 0 8}
+MT_ARGS=${MT_ARGS---workers 8}
+WORK=${TMPDIR:-/tmp}/samtl-gpu-check
+PY=.venv/bin/python
+SUMMARY=()
+FAILURES=0
+
+# step NAME LIMIT CMD...: CMD under `timeout`, at most LIMIT seconds and what is left of the budget;
+# prints its outcome and wall time, sets WALL (seconds) and returns CMD's status (124: timed out or skipped).
+# The script's own status is 1 when any step failed or timed out.
+step() {
+    local name=$1 limit=$2 left=$((BUDGET - SECONDS)) rc status t0
+    shift 2
+    WALL=
+    if ((left < 30)); then
+        echo "== $name: SKIPPED, ${left}s of the ${BUDGET}s budget left"
+        SUMMARY+=("| $name | skipped (budget) | - |")
+        return 124
+    fi
+    ((limit > left)) && limit=$left
+    echo "== $name (limit ${limit}s): $*"
+    t0=$(date +%s.%N)
+    timeout --kill-after=20 "$limit" "$@"
+    rc=$?
+    WALL=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    case $rc in 0) status=ok ;; 124 | 137) status="TIMEOUT (${limit}s)" ;; *) status="FAILED (exit $rc)" ;; esac
+    echo "== $name: $status in ${WALL}s"
+    SUMMARY+=("| $name | $status | $WALL |")
+    ((rc == 0)) || FAILURES=$((FAILURES + 1))
+    return $rc
+}
+
+setup() {
+    [ -x "$PY" ] && return 0
+    echo "== setup: .venv on $(command -v python3)'s packages, then samtl_lite"
+    python3 -m venv --system-site-packages .venv || return 1
+    local site pip=(timeout 900 "$PY" -m pip install -q --disable-pip-version-check --retries 0 --timeout 10) from=()
+    site=$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    # python3 may itself be a venv (the GPU image's is), whose packages (torch) --system-site-packages does not
+    # reach: a .pth line adds them after .venv's own
+    python3 -c 'import sysconfig; dirs = {sysconfig.get_path(k) for k in ("purelib", "platlib")}
+print("import site;", *(f"site.addsitedir({d!r});" for d in sorted(dirs)))' >"$site/machine-packages.pth"
+    [ -d .whl ] && from=(--no-index --find-links .whl)
+    "${pip[@]}" "${from[@]}" -e ".[dev]" && return 0
+    echo "== setup: pip install -e .[dev] failed (offline?): samtl_lite from this folder, on the machine's packages"
+    pwd >"$site/samtl-lite-src.pth"
+    "$PY" -c 'import samtl_lite, torch'
+}
+
+# notebook_tools: nbval, ipykernel and ipywidgets importable, installed from a carried .whl/ if need be
+notebook_tools() {
+    local check="import nbval, ipykernel, ipywidgets"
+    "$PY" -c "$check" 2>/dev/null && return 0
+    [ -d .whl ] && timeout 300 "$PY" -m pip install -q --disable-pip-version-check --no-index --find-links .whl \
+        nbval ipykernel ipywidgets && "$PY" -c "$check"
+}
+
+echo "== gpu_check $(date -u +%FT%TZ), steps: ${STEPS[*]}, budget ${BUDGET}s"
+GPUS=0
+if command -v nvidia-smi >/dev/null && nvidia-smi -L; then
+    GPUS=$(nvidia-smi -L | grep -c '^GPU ')
+fi
+if ((GPUS == 0)) && [ "${GPU_CHECK_CPU:-0}" != 1 ]; then
+    echo "gpu_check: no NVIDIA GPU here (nvidia-smi -L lists none); GPU_CHECK_CPU=1 tests the script on a CPU"
+    exit 2
+fi
+setup || { echo "gpu_check: could not set up .venv"; exit 1; }
+"$PY" -c 'import sys, torch; print(f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+                                  f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s) visible")'
+
+if [ -z "${SAMTL_DATA_DIR:-}" ]; then
+    for d in shared/data ../shared/data data; do
+        [ -d "$d/magnetic_tile" ] && SAMTL_DATA_DIR=$d && break
+    done
+fi
+if [ -n "${SAMTL_DATA_DIR:-}" ] && [ -d "$SAMTL_DATA_DIR/magnetic_tile" ]; then
+    SAMTL_DATA_DIR=$(cd "$SAMTL_DATA_DIR" && pwd)  # absolute: nbval runs each notebook in notebooks/
+    export SAMTL_DATA_DIR
+    echo "== data: $SAMTL_DATA_DIR"
+else
+    echo "== data: no magnetic_tile under SAMTL_DATA_DIR, shared/data, ../shared/data or data: mt and ddp are skipped"
+    unset SAMTL_DATA_DIR
+fi
+rm -rf "$WORK" && mkdir -p "$WORK"
+
+# mt_run NAME LIMIT [LAUNCHER...]: `samtl train --recipe mt-gpu` (under the launcher, if any) into $WORK/NAME
+mt_run() {
+    local name=$1 limit=$2
+    shift 2
+    local rc f
+    if [ -z "${SAMTL_DATA_DIR:-}" ]; then
+        echo "== $name: SKIPPED, no Magnetic Tile data"
+        SUMMARY+=("| $name | skipped (no data) | - |")
+        return 1
+    fi
+    # shellcheck disable=SC2086  # MT_ARGS holds several options
+    step "$name" "$limit" "$@" -m samtl_lite.cli train --recipe mt-gpu --seed 0 --out "$WORK/$name" --no-progress \
+        $MT_ARGS
+    rc=$?
+    for f in metrics history; do  # history.json holds every finished epoch, also of a run stopped by its limit
+        if [ -n "${OUT:-}" ] && [ -f "$WORK/$name/$f.json" ]; then cp "$WORK/$name/$f.json" "$OUT/$name-$f.json"; fi
+    done
+    return $rc
+}
+
+MT_WALL=
+for s in "${STEPS[@]}"; do
+    case $s in
+    bench)
+        # shellcheck disable=SC2086  # BENCH_ARGS holds several options
+        step "bench_gpu.py --compile" 240 "$PY" bench/bench_gpu.py --compile $BENCH_ARGS
+        ;;
+    mt)
+        mt_run mt-gpu 300 "$PY" && MT_WALL=$WALL
+        ;;
+    notebooks)
+        if ! notebook_tools; then
+            echo "== notebooks: SKIPPED, nbval, ipykernel or ipywidgets is missing (offline: run" \
+                "\`bash bench/gpu_check.sh wheels\` where there is network and carry .whl)"
+            SUMMARY+=("| notebooks | skipped (no nbval) | - |")
+            continue
+        fi
+        for nb in notebooks/[0-9]*.ipynb; do
+            step "$nb" 240 env SAMTL_FAST=0 "$PY" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env "$nb"
+        done
+        ;;
+    ddp)
+        if ((GPUS < 2)); then
+            echo "== ddp: SKIPPED, $GPUS GPU here"
+            SUMMARY+=("| ddp | skipped ($GPUS GPU) | - |")
+            continue
+        fi
+        if [[ " ${STEPS[*]} " != *" mt "* ]]; then  # the one-GPU time to compare with
+            mt_run mt-gpu 300 "$PY" && MT_WALL=$WALL
+        fi
+        if mt_run "mt-gpu-ddp$GPUS" 300 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" \
+            && [ -n "$MT_WALL" ]; then
+            echo "== ddp: mt-gpu in ${MT_WALL}s on 1 GPU, ${WALL}s on $GPUS: speed-up" \
+                "$(awk -v a="$MT_WALL" -v b="$WALL" 'BEGIN { printf "%.2f", a / b }')x"
+        fi
+        ;;
+    esac
+done
+
+echo
+echo "| step | result | seconds |"
+echo "|---|---|---:|"
+printf '%s\n' "${SUMMARY[@]}"
+echo "== gpu_check done in ${SECONDS}s, $FAILURES step(s) failed or timed out"
+if [ -n "${TEE:-}" ]; then
+    exec >&- 2>&-
+    wait "$TEE"  # the log is complete before the machine hands $OUT back
+fi
+((FAILURES == 0))
