@@ -27,8 +27,8 @@ from samtl_lite.viz import plot_recall_by
 
 TRAINED = {"seg-only": {"model": "seg-only"}, "mtl": {"model": "mtl"},
            "mtl-detached": {"model": "mtl", "detach_input": True}}
-METRICS = ("ap", "auroc", "recall_at_fpr_1pct", "recall_at_fpr_5pct", "fn", "fp", "seg_recall", "seg_accuracy",
-           "seg_miou", "pixel_miou")
+METRICS = ("ap", "ap_visible", "auroc", "recall_at_fpr_1pct", "recall_at_fpr_5pct", "fn", "fp", "recall_visible",
+           "recall_faint", "seg_fn", "seg_fp", "seg_recall", "seg_accuracy", "seg_miou", "pixel_miou")
 
 
 def run_cell(dataset: str, variant: str, seed: int, base: TrainConfig, out: Path,
@@ -73,7 +73,9 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
     names = list(summary)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for m in METRICS:
-        integer = m in ("fn", "fp")
+        if all(np.isnan(summary[n][m]["mean"]) for n in names):
+            continue  # not measured on this dataset (e.g. visibility on real data)
+        integer = m in ("fn", "fp", "seg_fn", "seg_fp")
         cells = []
         for n in names:
             v = summary[n][m]
