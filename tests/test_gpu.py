@@ -100,8 +100,6 @@ def test_cuda_loader_pins_memory_keeps_its_workers_and_reseeds_each_epoch():
     assert list(first.sampler) == list(TrainLoader(train, TINY, Distributed(), cuda).epoch(3).sampler)  # ...reseeded
 
 
-@pytest.mark.xfail(strict=True, reason="TrainConfig.num_workers defaults to 0, so workers_for never reaches its "
-                   "documented CUDA default (up to 8); the default should be None")
 def test_the_default_config_uses_workers_on_cuda():
     assert workers_for(TrainConfig(), torch.device("cuda")) == min(8, default_threads())
 

@@ -65,7 +65,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     compile: bool = False  # torch.compile the model (pays on GPU, not on CPU)
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int | None = None  # DataLoader workers; None: 0 on CPU, up to 8 on CUDA
     threads: int | None = None  # torch CPU threads; None: the cores this process may use
     seed: int = 0  # weights, sampling, augmentation and dropout all derive from it
     # decisions

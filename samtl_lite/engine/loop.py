@@ -96,6 +96,9 @@ class Distributed:
         return Predictions.merge(parts)
 
 
+SYNC_EVERY = 25  # on a GPU, steps between the finiteness checks that make the CPU wait
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA): call it before building the model (taught in 06_training)."""
     random.seed(seed)
@@ -270,7 +273,7 @@ def fit(
         loss_fn.set_progress(epoch, config.epochs)
         torch.manual_seed(epoch_seed(config.seed, epoch, ddp.rank))  # augmentation, dropout
         model.train()
-        sums = {"loss": 0.0, "loss_seg": 0.0, "loss_cls": 0.0}
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, loss_seg, loss_cls
         n_batches = 0
         batches = tqdm(loader.epoch(epoch), desc=f"epoch {epoch + 1}", leave=False, disable=not show)
         for batch in batches:
@@ -280,9 +283,12 @@ def fit(
             mask, label = batch["mask"].to(device, non_blocking=True), batch["label"].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 parts = loss_fn(model(x), mask, label)
-            if not torch.isfinite(parts.total):
+            sums += torch.stack([p.detach().double() for p in parts])
+            n_batches += 1
+            # every step on CPU; on a GPU every `SYNC_EVERY` steps, since each check waits for the GPU
+            if (device.type == "cpu" or n_batches % SYNC_EVERY == 0) and not torch.isfinite(sums[0]):
                 raise TrainingDiverged(
-                    f"loss became {parts.total.item()} at epoch {epoch + 1}, batch {n_batches + 1}"
+                    f"loss became {parts.total.item()} at epoch {epoch + 1}, batch {n_batches}"
                     f"{f'; {out}/last.pt still holds the last good epoch' if out else ''}. Lower the learning "
                     f"rate (now {config.lr}) or check the data for NaN pixels."
                 )
@@ -293,12 +299,15 @@ def fit(
             scaler.step(opt)
             scaler.update()
             sched.step()
-            n_batches += 1
-            for k, v in zip(sums, parts):
-                sums[k] += float(v.detach())
-            batches.set_postfix(loss=f"{sums['loss'] / n_batches:.4f}")
+            if show and device.type == "cpu":
+                batches.set_postfix(loss=f"{float(sums[0]) / n_batches:.4f}")
+        means = (sums / max(n_batches, 1)).tolist()
+        if not math.isfinite(means[0]):
+            raise TrainingDiverged(f"loss became {means[0]} during epoch {epoch + 1}"
+                                   f"{f'; {out}/last.pt still holds the last good epoch' if out else ''}. Lower "
+                                   f"the learning rate (now {config.lr}) or check the data for NaN pixels.")
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
-                               **{k: v / max(n_batches, 1) for k, v in sums.items()}}
+                               **dict(zip(("loss", "loss_seg", "loss_cls"), means))}
         if val_data is not None:
             metrics = evaluate_during_training(raw, val_data, config, device, ddp, show)
             row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, int | float)})

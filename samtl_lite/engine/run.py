@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from samtl_lite.data.catalog import get_splits, resize_note
@@ -113,15 +114,17 @@ def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = Fals
         check_compatible(load_checkpoint(out / "last.pt"), config, out / "last.pt")
     seed_everything(config.seed)
     train, val, test = splits_of(config)
+    ddp = Distributed.from_env()
     note = resize_note(train, config.resolved_size(), config.resize)
-    if note:
+    if note and ddp.main:
         print(f"note: {note}")
     model = build_from_config(config)
-    ddp = Distributed.from_env()
     if ddp.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "config.json", {**config.to_dict(), "preprocess": config.preprocess()})
     history = fit(model, train, val, config, out, resume=resume, progress=progress)
+    if ddp.world > 1:
+        dist.destroy_process_group()  # rank 0 evaluates alone from here
     if not ddp.main:
         return {}
     print(kept_epoch(history, config.monitor))
