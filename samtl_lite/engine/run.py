@@ -35,13 +35,16 @@ from samtl_lite.errors import CheckpointError, DataError
 
 
 def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> tuple[Dataset, Dataset, Dataset]:
-    """(train, val, test) as `config` reads them; `data` may swap the dataset (name, images, masks)."""
+    """(train, val, test) as `config` reads them (taught in 06_training); `data` may swap the dataset
+    (`name`, `images`, `masks`), and then the folder-only options of the training data are dropped."""
     source = {"name": config.data, "images": config.images, "masks": config.masks, **data}
+    own = source["name"] == config.data
+    folder = {"group": config.group, "split_csv": config.split_csv, "mask_suffix": config.mask_suffix,
+              "missing_mask": config.missing_mask} if own else {}
     return get_splits(source["name"], config.resolved_size(), config.augment if augment is None else augment,
                       source["images"], source["masks"], split_seed=config.split_seed, n_train=config.n_train,
-                      n_eval=config.n_eval, channels=config.in_channels, resize=config.resize, group=config.group,
-                      split_csv=config.split_csv, mask_suffix=config.mask_suffix, missing_mask=config.missing_mask,
-                      mask_threshold=config.mask_threshold)
+                      n_eval=config.n_eval, channels=config.in_channels, resize=config.resize,
+                      mask_threshold=config.mask_threshold, **folder)
 
 
 def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
