@@ -13,14 +13,13 @@
 # so a hung step cannot eat the rest, and a step left with too little time is skipped and said to be.
 # Everything printed also goes to $OUT/gpu_check.log when $OUT is set; run folders (last.pt is about 145 MB)
 # go to a scratch folder and only their metrics.json and history.json are copied to $OUT.
-# On the lent machine (nothing outside it reachable; 64 MiB travel per call): copy the data into the ignored
-# data/ (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MB) and run `bash bench/gpu_check.sh`
-# carrying data; data and the 19 MB of wheels exceed 64 MiB together, so the notebooks need a second call on the
+# On the lent machine (nothing outside it reachable; 64 MiB travel per call): make a temporary, git-ignored copy
+# of the data for the call (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MB; never commit it,
+# and `rm -rf data` afterwards) and run `bash bench/gpu_check.sh` carrying data; data and the 19 MB of wheels exceed 64 MiB together, so the notebooks need a second call on the
 # warm machine (data/ and .venv stay there): `bash bench/gpu_check.sh notebooks` carrying .whl.
 # Settings: SAMTL_DATA_DIR (default: the first of shared/data, ../shared/data, data holding magnetic_tile);
 # BENCH_ARGS (default "--steps 30 --warmup 10 --workers 0 8"); MT_ARGS, extra `samtl train` options for mt and
-# ddp (default "--workers 8": the CUDA default `workers_for` documents, which TrainConfig.num_workers=0 overrides;
-# MT_ARGS= runs the recipe exactly as `samtl train --recipe mt-gpu` does);
+# ddp (default none: the recipe exactly as `samtl train --recipe mt-gpu` runs it, with up to 8 DataLoader workers);
 # GPU_CHECK_CPU=1 runs without a GPU, to test this script's plumbing with tiny BENCH_ARGS and MT_ARGS.
 # On a bare machine it makes .venv on the machine's own Python packages (its torch stays) and installs
 # samtl_lite there; without network, `pip install -e .[dev]` fails and samtl_lite is put on .venv's path alone;
@@ -59,7 +58,7 @@ fi
 export PYTHONUNBUFFERED=1
 BUDGET=${GPU_CHECK_BUDGET:-540}
 BENCH_ARGS=${BENCH_ARGS---steps 30 --warmup 10 --workers 0 8}
-MT_ARGS=${MT_ARGS---workers 8}
+MT_ARGS=${MT_ARGS-}
 WORK=${TMPDIR:-/tmp}/samtl-gpu-check
 PY=.venv/bin/python
 SUMMARY=()
