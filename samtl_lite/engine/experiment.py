@@ -136,3 +136,27 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
     write_json(out / "results.json", report)
     (out / "results.md").write_text("\n".join(sections))
     return report
+
+
+def paired_differences(summary: dict[str, dict[str, Any]], a: str, b: str, metric: str) -> np.ndarray:
+    """Per-seed `a - b` of one metric in `summarize`'s table, seed by seed (taught in 07_experiment)."""
+    va = np.asarray(summary[a][metric]["values"], dtype=float)
+    vb = np.asarray(summary[b][metric]["values"], dtype=float)
+    if va.shape != vb.shape:
+        raise ValueError(f"{metric}: {a} has {va.size} seeds and {b} {vb.size}; only the same seeds pair up.")
+    return va - vb
+
+
+def bootstrap_interval(values: Any, n_boot: int = 10_000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of `values`, resampled by a seeded numpy Generator (taught in
+    07_experiment)."""
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0 or not np.isfinite(x).all():
+        raise ValueError(f"bootstrap_interval needs finite values, got {x.tolist()}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}.")
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
