@@ -143,19 +143,22 @@ def plot_history(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figu
 
 def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Axes | None = None,
                    unit: str = "area") -> plt.Axes:
-    """Grouped bars of recall per bin, one group per bin and one bar per model or decision rule
-    (taught in 05_metrics)."""
+    """Grouped bars of recall per bin, one group per bin holding samples and one bar per model or
+    decision rule; the legend sits beside the plot, off the bars (taught in 05_metrics)."""
     ax = ax or plt.gca()
     names = list(rows_by_name)
-    first = rows_by_name[names[0]]
+    keep = [i for i, r in enumerate(rows_by_name[names[0]]) if r["n"]]
+    first = [rows_by_name[names[0]][i] for i in keep]
     x = np.arange(len(first))
     width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        recalls = [np.nan if r["recall"] is None else r["recall"] for r in rows_by_name[name]]  # None: from JSON
-        ax.bar(x + i * width, recalls, width, label=name)
+    for j, name in enumerate(names):
+        rows = [rows_by_name[name][i] for i in keep]
+        recalls = [np.nan if r["recall"] is None else r["recall"] for r in rows]  # None: from JSON
+        ax.bar(x + j * width, recalls, width, label=name)
     pct = unit == "area"
     labels = [f"{100 * r['lo']:.3g}–{100 * r['hi']:.3g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
     ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
-    ax.set(ylabel="recall", ylim=(0, 1.05), xlabel="defect area (% of image)" if pct else f"defect {unit}")
-    ax.legend()
+    ax.set(ylabel="recall (share of defective samples caught)", ylim=(0, 1.05),
+           xlabel="defect area (% of image)" if pct else f"defect {unit}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
