@@ -8,6 +8,9 @@ only what using it needs: the weights, the recipe and the thresholds chosen on v
 recorded validation metrics.
 
     python -m samtl_lite.pretrained runs/demo/mtl/best.pt synthetic-mtl "samtl demo"   # add or replace one
+
+The three on hand: synthetic-mtl and synthetic-seg-only from `samtl demo`, mt-mtl from
+`samtl experiment --recipe cpu` (Magnetic Tile, mtl, seed 0), all on the 2-core CPU with 2 threads.
 """
 
 from __future__ import annotations
