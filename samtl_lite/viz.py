@@ -69,13 +69,13 @@ def show_gallery(
 ) -> plt.Figure:
     """A grid of item dicts with mask outlines and captions (taught in 01_defect_data)."""
     rows = int(np.ceil(len(items) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.25), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.25), squeeze=False,
+                             layout="constrained")  # room for multi-line captions between rows
     for ax in axes.flat:
         ax.axis("off")
     for ax, item in zip(axes.flat, items):
         ax.axis("on")
         overlay(item["image"], item["mask"] if outlines else None, ax=ax, title=describe(item["meta"]))
-    fig.tight_layout()
     return fig
 
 
