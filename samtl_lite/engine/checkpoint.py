@@ -85,9 +85,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: refused to load: the file holds Python objects other than tensors and plain data, "
             f"which could run code ({str(err).splitlines()[0]}). Only load checkpoints written by samtl_lite."
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, IndexError, KeyError) as err:
         raise CheckpointError(
-            f"{path}: cannot read this checkpoint ({err.__class__.__name__}: {str(err).splitlines()[0]}). "
+            f"{path}: cannot read this checkpoint ({err.__class__.__name__}: {(str(err) or 'empty').splitlines()[0]}). "
             "It is truncated or corrupt; use the other checkpoint of the run (last.pt / best.pt) or retrain."
         ) from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:

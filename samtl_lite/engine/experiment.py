@@ -72,14 +72,17 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
     """One row per metric, one column per variant: mean ± std over seeds."""
     names = list(summary)
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    unmeasured = {"mean": float("nan")}
+    def stat(n: str, m: str) -> dict[str, float]:  # None (NaN in JSON) and metrics an older record lacks: nan
+        v = summary[n].get(m) or {}
+        return {k: float("nan") if v.get(k) is None else v[k] for k in ("mean", "std")}
+
     for m in METRICS:
-        if all(np.isnan(summary[n].get(m, unmeasured)["mean"]) for n in names):
+        if all(np.isnan(stat(n, m)["mean"]) for n in names):
             continue  # not measured on this dataset (e.g. visibility on real data), or by an older version
         integer = m in ("fn", "fp", "seg_fn", "seg_fp")
         cells = []
         for n in names:
-            v = summary[n].get(m, unmeasured)
+            v = stat(n, m)
             cells.append("–" if np.isnan(v["mean"]) else
                          (f"{v['mean']:.1f} ± {v['std']:.1f}" if integer else f"{v['mean']:.3f} ± {v['std']:.3f}"))
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
