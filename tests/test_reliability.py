@@ -244,7 +244,7 @@ def fuzz_root(tmp_path_factory):
     return root
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_cli_fuzz_gives_a_clean_error_or_success(fuzz_root, capsys, data):
     root = fuzz_root
