@@ -52,7 +52,7 @@ TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_
 def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the named recipe (or, with --resume, the run's own), then the options given."""
     from samtl_lite.data.catalog import native_channels
-    from samtl_lite.engine import TrainConfig, load_checkpoint, recipe
+    from samtl_lite.engine import RECIPES, TrainConfig, load_checkpoint, recipe
 
     given = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None}
     if isinstance(given.get("size"), list) and len(given["size"]) == 1:
@@ -61,8 +61,8 @@ def _train_config(args: argparse.Namespace):
         base = load_checkpoint(Path(args.out) / "last.pt")["config"]
         return TrainConfig.from_dict({**base, **given})
     config = recipe(args.recipe, **given) if args.recipe else TrainConfig(**given)
-    if args.recipe is None or "in_channels" not in given:
-        config.in_channels = given.get("in_channels") or native_channels(config.data, config.images)
+    if "in_channels" not in given and "in_channels" not in RECIPES.get(args.recipe, {}):
+        config.in_channels = native_channels(config.data, config.images)  # the data's own channels
     return config
 
 

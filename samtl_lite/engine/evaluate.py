@@ -216,6 +216,7 @@ def compute_metrics(
         out["recall_by_area"] = {"sample": recall_by(area, decisions, y)}
     if "contrast" in pred.meta:
         out["recall_by_contrast"] = {"sample": recall_by(pred.meta["contrast"], decisions, y, CONTRAST_BINS)}
+    mask_decisions = None
     if pred.stats:
         st = pred.stats[mask_threshold]
         if gate:
@@ -240,7 +241,7 @@ def compute_metrics(
         if "contrast" in pred.meta:
             out["recall_by_contrast"]["mask"] = recall_by(pred.meta["contrast"], mask_decisions, y, CONTRAST_BINS)
     if "visibility" in pred.meta:
-        out.update(by_visibility(pred, decisions, st["pred"] >= min_area if pred.stats else None))
+        out.update(by_visibility(pred, decisions, mask_decisions))
     return out
 
 
