@@ -30,11 +30,12 @@ class Explorer:
     """Decisions of one evaluated model at adjustable thresholds (taught in 08_explore).
 
     `thresholds` (score, mask, min_area) are where the sliders start: the ones chosen on validation
-    when the explorer comes from a checkpoint (`Explorer.from_checkpoint`)."""
+    when the explorer comes from a checkpoint (`Explorer.from_checkpoint`). `shows` names the model,
+    data and split in words; every figure's title starts with it."""
 
     def __init__(self, pred: Predictions, data: Dataset | None = None, model: torch.nn.Module | None = None,
-                 thresholds: dict[str, Any] | None = None) -> None:
-        self.pred, self.data, self.model = pred, data, model
+                 thresholds: dict[str, Any] | None = None, shows: str = "") -> None:
+        self.pred, self.data, self.model, self.shows = pred, data, model, shows
         self.mask_thresholds = sorted(pred.stats)
         self.thresholds = {"score": 0.5, "mask": 0.5, "min_area": 1, **(thresholds or {})}
         self._masks: dict[int, torch.Tensor] = {}
@@ -45,13 +46,16 @@ class Explorer:
         """Load a model, read its data split as it was trained to, predict it once (with a progress bar),
         and start at the thresholds the model carries (taught in 08_explore)."""
         from samtl_lite.engine.loop import load_model
-        from samtl_lite.engine.run import splits_of
+        from samtl_lite.engine.run import describe_model, splits_of
 
         model, config, state = load_model(checkpoint, device)
         _, val, test = splits_of(config, augment=False)
         data = {"val": val, "test": test}[split]
         pred = predict_dataset(model, data, max(config.batch_size, 32), device, progress=progress)
-        return cls(pred, data, model, state.get("thresholds"))
+        size = config.resolved_size()
+        shows = (f"{Path(checkpoint).name}: {describe_model(config)}; {config.data} data, {split} split "
+                 f"({len(data)} images of {size}×{size} px)")
+        return cls(pred, data, model, state.get("thresholds"), shows)
 
     def numbers(self, score_threshold: float, mask_threshold: float | None = None,
                 min_area: int = 1) -> dict[str, float]:
@@ -114,33 +118,53 @@ class Explorer:
         e.g. "misses (6 of 47)"; None when there are none (taught in 08_explore)."""
         import matplotlib.pyplot as plt
 
+        from samtl_lite.viz import figure_title
+
         every = self.misses(score_threshold) if kind == "misses" else self.false_alarms(score_threshold)
         shown = every[:n]
         if not shown or self.data is None:
             return None
         rows = -(-len(shown) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.4), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.9 * rows + 0.6), squeeze=False,
+                                 layout="constrained")
         for ax in axes.flat:
             ax.axis("off")
         for ax, i in zip(axes.flat, shown):
             ax.axis("on")
             self.panel(i, mask_threshold, ax)
         what = "defective samples called clean" if kind == "misses" else "clean samples called defective"
-        fig.suptitle(f"{kind} ({len(shown)} of {len(every)}): {what} at score threshold {score_threshold:.3f}; "
-                     "true mask green, predicted red", fontsize=10)
-        fig.tight_layout()
+        lines = [f"{kind} ({len(shown)} of {len(every)}): {what} at score threshold {score_threshold:.3f}, "
+                 "worst first", self.shows,
+                 f"true mask green, predicted mask red (probability ≥ {mask_threshold})"]
+        figure_title(fig, "\n".join(line for line in lines if line))
+        return fig
+
+    def viewer_figure(self, index: int, mask_threshold: float, show_truth: bool = True,
+                      show_pred: bool = True) -> Any:
+        """One sample, large, titled with the model, data and split and what its colours mean (taught in 08_explore)."""
+        import matplotlib.pyplot as plt
+
+        from samtl_lite.viz import figure_title
+
+        fig, ax = plt.subplots(figsize=(4.4, 4.8), layout="constrained")
+        self.panel(index, mask_threshold, ax, show_truth, show_pred)
+        shown = [s for s, on in (("true mask green", show_truth),
+                                 (f"predicted mask red (probability ≥ {mask_threshold})", show_pred)) if on]
+        ax.set_xlabel("; ".join(shown) or "image only", fontsize=8)
+        if self.shows:
+            figure_title(fig, self.shows, fontsize=8)
         return fig
 
     def pr_figure(self, score_threshold: float) -> Any:
         """The precision-recall curve of the sample scores with the current threshold marked (taught in 08_explore)."""
         import matplotlib.pyplot as plt
 
-        from samtl_lite.viz import plot_pr_curve
+        from samtl_lite.viz import figure_title, plot_pr_curve
 
-        fig, ax = plt.subplots(figsize=(4.2, 3.6))
+        fig, ax = plt.subplots(figsize=(7.2, 3.8), layout="constrained")
         plot_pr_curve(self.pred.score, self.pred.label, score_threshold, ax=ax)
-        ax.set_title(f"{len(self.pred.label)} samples, {int(self.pred.label.sum())} defective", fontsize=9)
-        fig.tight_layout()
+        counts = f"{len(self.pred.label)} samples, {int(self.pred.label.sum())} defective"
+        figure_title(fig, f"{self.shows}\n{counts}: sample decisions" if self.shows else counts)
         return fig
 
 
@@ -185,8 +209,7 @@ def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exerc
         viewer.clear_output(wait=True)
         with viewer:
             if explorer.data is not None:
-                fig, ax = plt.subplots(figsize=(4, 4))
-                explorer.panel(index.value, mask.value, ax, truth.value, predicted.value)
+                explorer.viewer_figure(index.value, mask.value, truth.value, predicted.value)
                 plt.show()
 
     for s in (score, mask, area):

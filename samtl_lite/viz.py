@@ -8,6 +8,7 @@ covering the whole image.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,13 @@ def overlay(
     return ax
 
 
+def figure_title(fig: plt.Figure, text: str, fontsize: float = 9) -> None:
+    """Title a figure, each line of `text` wrapped to the figure's width so none is cut off (taught in
+    06_training, where every figure of a run names its model, data and split)."""
+    chars = max(20, int(fig.get_figwidth() * 72 / (0.58 * fontsize)))  # about 0.58 em per character
+    fig.suptitle("\n".join(textwrap.fill(line, chars) for line in text.split("\n")), fontsize=fontsize)
+
+
 def describe(meta: dict[str, Any]) -> str:
     """A caption from an item's meta: class, defect area, contrast (taught in 01_defect_data)."""
     parts = [str(meta.get("defect_class", ""))]
@@ -65,9 +73,9 @@ def describe(meta: dict[str, Any]) -> str:
 
 
 def show_gallery(
-    items: Sequence[dict[str, Any]], cols: int = 6, size: float = 2.0, outlines: bool = True
+    items: Sequence[dict[str, Any]], cols: int = 6, size: float = 2.0, outlines: bool = True, title: str = ""
 ) -> plt.Figure:
-    """A grid of item dicts with mask outlines and captions (taught in 01_defect_data)."""
+    """A grid of item dicts with mask outlines and captions, `title` above (taught in 01_defect_data)."""
     rows = int(np.ceil(len(items) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * size * 1.25), squeeze=False,
                              layout="constrained")  # room for multi-line captions between rows
@@ -76,6 +84,8 @@ def show_gallery(
     for ax, item in zip(axes.flat, items):
         ax.axis("on")
         overlay(item["image"], item["mask"] if outlines else None, ax=ax, title=describe(item["meta"]))
+    if title:
+        figure_title(fig, title, fontsize=10)
     return fig
 
 
@@ -86,12 +96,16 @@ def synthetic_gallery(size: int = 128, n_defective: int = 9, n_clean: int = 3, c
     ds = synthetic_benchmark("val", size=size)
     defective = [i for i, y in enumerate(ds.labels) if y > 0][:n_defective]
     clean = [i for i, y in enumerate(ds.labels) if y == 0][:n_clean]
-    return show_gallery([ds[i] for i in defective + clean], cols=cols, size=2.2)
+    title = (f"synthetic benchmark, val split, {size}×{size} px (data only, no model): the first {len(defective)} "
+             f"defective samples, true mask outlined green, then {len(clean)} clean ones\n"
+             "caption: defect class, defect area (% of image), contrast (in noise standard deviations σ)")
+    return show_gallery([ds[i] for i in defective + clean], cols=cols, size=2.2, title=title)
 
 
 def plot_pr_curve(scores: Any, labels: Any, threshold: float | None = None, ax: plt.Axes | None = None,
                   label: str | None = None) -> plt.Axes:
-    """Precision-recall curve of sample scores, the chosen threshold marked (taught in 05_metrics)."""
+    """Precision-recall curve of sample scores, the chosen threshold marked; the legend, with the AP and the
+    threshold's counts, sits beside the plot, off the curve (taught in 05_metrics)."""
     from samtl_lite.metrics import average_precision, confusion_at, pr_curve
 
     ax = ax or plt.gca()
@@ -102,49 +116,56 @@ def plot_pr_curve(scores: Any, labels: Any, threshold: float | None = None, ax: 
     if threshold is not None:
         cm = confusion_at(scores, labels, threshold)
         p, r = cm["tp"] / max(cm["tp"] + cm["fp"], 1), cm["tp"] / max(cm["tp"] + cm["fn"], 1)
-        ax.plot([r], [p], "o", color="k")
-        ax.annotate(f"threshold {threshold:.3f}\nFN {cm['fn']}, FP {cm['fp']}", (r, p), textcoords="offset points",
-                    xytext=(-10, -30), ha="right", fontsize=8)
-    ax.set(xlabel="recall (share of defective samples caught)", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02))
-    ax.legend(loc="lower left")
+        ax.plot([r], [p], "o", color="k",
+                label=f"score threshold {threshold:.3f}:\nmissed (FN) {cm['fn']}, false alarms (FP) {cm['fp']}")
+    ax.set(xlabel="recall (share of defective samples caught, 0–1)",
+           ylabel="precision (share of flagged\nsamples that are defective, 0–1)", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
 
 
 HISTORY_CURVES = {"val_ap": "sample AP", "val_f1": "head decisions F1", "val_seg_f1": "mask decisions F1",
                   "val_seg_miou": "Seg_mIoU", "val_pixel_miou": "pooled pixel mIoU"}
+LOSS_CURVES = {"loss": "train: total", "loss_seg": "train: seg part", "loss_cls": "train: cls part",
+               "val_loss": "validation: total"}
 
 
 def plot_history(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
     """Training curves: the loss and its parts, and the validation metrics per epoch at the thresholds
-    chosen on validation that epoch; a dotted line marks the epoch `best.pt` kept (taught in 06_training)."""
+    chosen on validation that epoch; a dotted line marks the epoch `best.pt` kept, legends sit beside
+    the plots (taught in 06_training)."""
+    from matplotlib.ticker import LogLocator, MaxNLocator, StrMethodFormatter
+
     epochs = [h["epoch"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
-    for k in ("loss", "loss_seg", "loss_cls", "val_loss"):
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
+    for k, label in LOSS_CURVES.items():
         if any(h.get(k) for h in history):
-            a.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=k.replace("_", " "))
-    a.set(xlabel="epoch", ylabel="loss (mean per sample)", yscale="log", title="losses")
-    a.legend(fontsize=8)
+            a.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=label)
+    a.set(xlabel="epoch", ylabel="loss (mean per sample, log scale)", yscale="log", title="losses")
+    a.yaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))  # labelled in plain numbers between the powers of 10
+    for axis_formatter in (a.yaxis.set_major_formatter, a.yaxis.set_minor_formatter):
+        axis_formatter(StrMethodFormatter("{x:.3g}"))
     for k, label in HISTORY_CURVES.items():
         if k in history[0]:
             b.plot(epochs, [h[k] for h in history], marker=".", label=label)
     kept = [h["epoch"] for h in history if h.get("kept")]
-    if kept:
-        for ax in (a, b):
-            ax.axvline(kept[-1], color="0.4", linestyle=":", linewidth=1)
-        b.annotate("kept", (kept[-1], 0.02), fontsize=8, color="0.3", ha="right")
-    b.set(xlabel="epoch", ylabel="validation score", ylim=(0, 1.02),
-          title="validation, at the thresholds chosen each epoch")
-    b.legend(fontsize=8, loc="lower right")
+    for ax in (a, b) if kept else ():
+        ax.axvline(kept[-1], color="0.4", linestyle=":", linewidth=1, label=f"kept: epoch {kept[-1]} (best.pt)")
+    b.set(xlabel="epoch", ylabel="validation score (0–1)", ylim=(0, 1.02),
+          title="validation split, at the thresholds chosen each epoch")
+    for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        figure_title(fig, title, fontsize=10)
     return fig
 
 
 def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Axes | None = None,
                    unit: str = "area") -> plt.Axes:
     """Grouped bars of recall per bin, one group per bin holding samples and one bar per model or
-    decision rule; the legend sits beside the plot, off the bars (taught in 05_metrics)."""
+    decision rule, each labelled with its value; the legend sits beside the plot, off the bars (taught in
+    05_metrics)."""
     ax = ax or plt.gca()
     names = list(rows_by_name)
     keep = [i for i, r in enumerate(rows_by_name[names[0]]) if r["n"]]
@@ -154,11 +175,12 @@ def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Ax
     for j, name in enumerate(names):
         rows = [rows_by_name[name][i] for i in keep]
         recalls = [np.nan if r["recall"] is None else r["recall"] for r in rows]  # None: from JSON
-        ax.bar(x + j * width, recalls, width, label=name)
+        bars = ax.bar(x + j * width, recalls, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)  # a recall of 0 shows as "0.00", not as nothing
     pct = unit == "area"
     labels = [f"{100 * r['lo']:.3g}–{100 * r['hi']:.3g}%" if pct else f"{r['lo']:g}–{r['hi']:g}" for r in first]
     ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
-    ax.set(ylabel="recall (share of defective samples caught)", ylim=(0, 1.05),
+    ax.set(ylabel="recall (share of defective\nsamples caught, 0–1)", ylim=(0, 1.1),
            xlabel="defect area (% of image)" if pct else f"defect {unit}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax

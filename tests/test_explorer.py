@@ -61,7 +61,18 @@ def test_gallery_heading_counts_and_pr_marker(setup):
     total = len(explorer.misses(t))
     fig = explorer.gallery("misses", t, 0.5, n=3, cols=2)
     assert fig._suptitle.get_text().startswith(f"misses ({min(3, total)} of {total})")
+    assert fig._suptitle.get_text().endswith("true mask green, predicted mask red (probability ≥ 0.5)")
     assert len([ax for ax in fig.axes if ax.axison]) == min(3, total) and len(fig.axes) == 4  # 2 rows of 2
+    plt.close(fig)
+    named = Explorer(explorer.pred, explorer.data, explorer.model, shows="m.pt: mtl model; synthetic data, val split")
+    fig = named.gallery("misses", t, 0.5, n=3, cols=2)
+    assert "\nm.pt: mtl model; synthetic data, val split\n" in fig.get_suptitle()
+    plt.close(fig)
+    fig = named.viewer_figure(3, 0.5, show_truth=True, show_pred=False)
+    assert fig.get_suptitle() == named.shows and fig.axes[0].get_xlabel() == "true mask green"
+    plt.close(fig)
+    fig = named.pr_figure(t)
+    assert fig.get_suptitle().startswith(named.shows + "\n40 samples, ")
     plt.close(fig)
     assert explorer.gallery("false alarms", 1.01, 0.5) is None  # nothing flagged above every score
     n = explorer.numbers(t, 0.5, 4)
@@ -83,6 +94,7 @@ def test_from_checkpoint_starts_at_the_validated_thresholds(tmp_path):
     chosen = train_and_evaluate(config, tmp_path / "run", progress=False)["thresholds"]
     explorer = Explorer.from_checkpoint(tmp_path / "run" / "best.pt", progress=False)
     assert explorer.thresholds == chosen and len(explorer.pred.label) == 20
+    assert explorer.shows == "best.pt: mtl model, tiny encoder; synthetic data, test split (20 images of 32×32 px)"
     n = explorer.numbers(chosen["score"], chosen["mask"], chosen["min_area"])
     test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     assert (n["tp"], n["fp"], n["seg_tp"], n["seg_fp"]) == (test["tp"], test["fp"], test["seg_tp"], test["seg_fp"])

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from samtl_lite.engine.evaluate import Predictions, per_sample_rows
-from samtl_lite.viz import overlay, plot_history, plot_pr_curve, plot_recall_by
+from samtl_lite.viz import figure_title, overlay, plot_history, plot_pr_curve, plot_recall_by
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -42,54 +42,75 @@ def write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+PANEL_KINDS = {"misses": ("miss", "defective, called clean", "<"),
+               "false_alarms": ("false alarm", "clean, called defective", "≥")}
+
+
 @torch.no_grad()
 def write_panels(folder: Path, model: torch.nn.Module, data: Dataset, picks: list[tuple[int, float]],
-                 device: torch.device | str, mask_threshold: float | None) -> None:
-    """Save image / true mask (green) / predicted mask (red) panels as `NN_score_name.png`, NN = rank."""
+                 device: torch.device | str, thresholds: dict[str, Any], kind: str, total: int,
+                 title: str = "") -> None:
+    """Save image / true mask (green) / predicted mask (red) panels as `NN_score_name.png`, NN = rank;
+    each says what it shows: model, data and split (`title`), which of the `total` misses or false
+    alarms (`kind`) it is, the sample's class and its score against the threshold."""
     folder.mkdir(parents=True, exist_ok=True)
     model.eval()
+    what, decided, cmp = PANEL_KINDS[kind]
+    mask_threshold = thresholds.get("mask")
     for rank, (index, score) in enumerate(picks, start=1):
         item = data[index]
         out = model(item["image"][None].to(device))
         pred = None
         if out.mask_logits is not None and mask_threshold is not None:
             pred = (torch.sigmoid(out.mask_logits[0].float()) >= mask_threshold).cpu()
-        fig, ax = plt.subplots(figsize=(3.2, 3.4))
         name = str(item["meta"].get("name", index))
-        overlay(item["image"], item["mask"], pred, ax=ax, title=f"{name}\nscore {score:.3f}")
-        fig.savefig(folder / f"{rank:02d}_{score:.4f}_{Path(name).stem}.png", dpi=90, bbox_inches="tight")
+        label = item["meta"].get("defect_class") or ("defective" if item["label"] > 0.5 else "clean")
+        fig, ax = plt.subplots(figsize=(4.2, 4.6), layout="constrained")
+        overlay(item["image"], item["mask"], pred, ax=ax,
+                title=f"{what} {rank} of {total}: {decided}\n{name} ({label})\n"
+                      f"score {score:.3f} {cmp} threshold {thresholds['score']:.3f}")
+        ax.set_xlabel("true mask green; predicted mask red" + (f" (probability ≥ {mask_threshold})"
+                                                                if pred is not None else " (none: no mask head)"),
+                      fontsize=7)
+        if title:
+            figure_title(fig, title, fontsize=8)
+        fig.savefig(folder / f"{rank:02d}_{score:.4f}_{Path(name).stem}.png", dpi=90)
         plt.close(fig)
 
 
 def write_report(out: Path, model: torch.nn.Module, data: Dataset, pred: Predictions, metrics: dict[str, Any],
                  thresholds: dict[str, Any], history: list[dict] | None = None,
-                 device: torch.device | str = "cpu", n_panels: int = 8, tag: str = "", title: str = "") -> None:
+                 device: torch.device | str = "cpu", n_panels: int = 8, tag: str = "", title: str = "",
+                 split: str = "test") -> None:
     """Write the run folder's report files for one evaluated split (taught in 06_training); `title` says
-    which model, data and split the figures show."""
+    which model and data, `split` which split of them the figures show."""
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(out / f"results{tag}.csv", per_sample_rows(pred, thresholds))
-    fig, ax = plt.subplots(figsize=(5, 4))
+    shows = f"{title}{'; ' if title else ''}{split} split ({len(pred.label)} images, {int(pred.label.sum())} defective)"
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     plot_pr_curve(pred.score, pred.label, thresholds["score"], ax=ax)
-    ax.set_title(f"{title}\nsample decisions: precision-recall", fontsize=9)
-    fig.savefig(out / f"pr_curve{tag}.png", dpi=100, bbox_inches="tight")
+    figure_title(fig, f"{shows}\nsample decisions: precision-recall")
+    fig.savefig(out / f"pr_curve{tag}.png", dpi=100)
     plt.close(fig)
     if "recall_by_area" in metrics:
-        fig, ax = plt.subplots(figsize=(7, 3.2))
+        fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
         plot_recall_by({f"{k} decision": v for k, v in metrics["recall_by_area"].items()}, ax=ax)
-        ax.set_title(f"{title}: recall by defect size", fontsize=9)
-        fig.savefig(out / f"recall_by_area{tag}.png", dpi=100, bbox_inches="tight")
+        figure_title(fig, f"{shows}\nrecall by defect size, at the thresholds chosen on validation")
+        fig.savefig(out / f"recall_by_area{tag}.png", dpi=100)
         plt.close(fig)
     if history:
-        fig = plot_history(history, title)
-        fig.savefig(out / "curves.png", dpi=100, bbox_inches="tight")
+        fig = plot_history(history, f"{title}{': ' if title else ''}training history; losses on the train and "
+                                    "validation splits, scores on the validation split")
+        fig.savefig(out / "curves.png", dpi=100)
         plt.close(fig)
     decided = pred.score >= thresholds["score"]
     misses = sorted(((int(i), float(s)) for i, s, y, d in zip(pred.index, pred.score, pred.label, decided)
                      if y and not d), key=lambda t: t[1])
     alarms = sorted(((int(i), float(s)) for i, s, y, d in zip(pred.index, pred.score, pred.label, decided)
                      if not y and d), key=lambda t: -t[1])
-    write_panels(out / f"misses{tag}", model, data, misses[:n_panels], device, thresholds.get("mask"))
-    write_panels(out / f"false_alarms{tag}", model, data, alarms[:n_panels], device, thresholds.get("mask"))
+    for kind, picks in (("misses", misses), ("false_alarms", alarms)):
+        write_panels(out / f"{kind}{tag}", model, data, picks[:n_panels], device, thresholds, kind, len(picks),
+                     shows)
 
 
 TABLE_ROWS = (

@@ -49,9 +49,11 @@ def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> 
 
 def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
                    device: Any = "cpu", history: list[dict] | None = None, progress: bool = True,
-                   chosen: dict[str, Any] | None = None, tag: str = "", title: str = "") -> dict[str, Any]:
+                   chosen: dict[str, Any] | None = None, tag: str = "", title: str = "",
+                   split: str = "test") -> dict[str, Any]:
     """Evaluate `test` at thresholds chosen on `val` (or the `chosen` ones) and write the report
-    (taught in 06_training). Reports the head's decisions and the mask's, with and without gating."""
+    (taught in 06_training). Reports the head's decisions and the mask's, with and without gating.
+    The report's figures name the model and data (`title`) and the evaluated `split`."""
     if chosen is None:
         chosen = thresholds_on(predict_dataset(model, val, max(config.batch_size, 32), device, progress=progress),
                                config.max_fpr)
@@ -60,9 +62,15 @@ def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, co
     if test_pred.stats and model.cls_head is not None:
         result["test_gated"] = metrics_at(test_pred, chosen, gate=True)
     if out is not None:
-        write_report(out, model, test, test_pred, result["test"], chosen, history, device, tag=tag, title=title)
+        write_report(out, model, test, test_pred, result["test"], chosen, history, device, tag=tag, title=title,
+                     split=split)
         write_json(out / f"metrics{tag}.json", result)
     return result
+
+
+def describe_model(config: TrainConfig) -> str:
+    """The model in words for figure titles, e.g. "mtl model, tiny encoder"."""
+    return f"{config.model} model, {config.encoder} encoder"
 
 
 def record_thresholds(out: Path, chosen: dict[str, Any]) -> None:
@@ -134,7 +142,7 @@ def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = Fals
     device = pick_device(config.device)
     best, _, _ = load_model(out / "best.pt", device)
     result = evaluate_model(best, val, test, out, config, device, history, progress,
-                            title=f"{config.model} {config.encoder}, {config.data}")
+                            title=f"run {out.name}: {describe_model(config)}; {config.data} data")
     record_thresholds(out, result["thresholds"])
     return result
 
@@ -176,6 +184,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, split: 
         pred = predict_dataset(model, val, max(config.batch_size, 32), dev, progress=progress)
         chosen = {**thresholds_on(pred, config.max_fpr), **{k: v for k, v in chosen.items() if k in overrides}}
     out = Path(out) if out is not None else Path(checkpoint).parent
+    title = f"{Path(checkpoint).parent.name}/{Path(checkpoint).name}: {describe_model(config)}; {name} data" + \
+        ("" if name == config.data else f" (trained on {config.data})")
     return evaluate_model(model, val, target, out, config, dev, state.get("history"), progress, chosen=chosen,
-                          tag=f"_{name}_{split}", title=f"{config.model} {config.encoder}, {name}, {split} split")
+                          tag=f"_{name}_{split}", title=title, split=split)
 
