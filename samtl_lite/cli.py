@@ -23,7 +23,7 @@ from samtl_lite.data.catalog import DATASETS, get_dataset
 from samtl_lite.data.stats import dataset_summary, format_summary
 from samtl_lite.data.synthetic import SyntheticDefects
 from samtl_lite.errors import SamtlError
-from samtl_lite.losses import SEG_LOSSES
+from samtl_lite.losses import SCHEDULES, SEG_LOSSES
 from samtl_lite.models import ENCODERS, SEG_MODELS, VARIANTS
 
 
@@ -45,7 +45,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 # CLI option -> TrainConfig field, for every option `samtl train` passes on when it is given
 TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_threshold", "group", "split_csv",
                 "split_seed", "size", "resize", "in_channels", "n_train", "n_eval", "model", "encoder", "decoder",
-                "detach_input", "use_mask", "seg_loss", "w_seg", "w_cls", "pos_weight", "epochs", "batch_size", "lr",
+                "detach_input", "use_mask", "seg_loss", "w_seg", "w_cls", "pos_weight", "loss_schedule",
+                "distance_weighting", "ema", "epochs", "batch_size", "lr",
                 "balanced", "augment", "compile", "device", "num_workers", "threads", "seed", "max_fpr", "monitor")
 
 
@@ -116,8 +117,10 @@ def _cmd_experiment(args: argparse.Namespace) -> None:
     from samtl_lite.engine.experiment import run_experiment
 
     report = run_experiment(args.recipe, args.out, tuple(args.seeds), tuple(args.datasets),
-                            progress=not args.no_progress, epochs=args.epochs, n_train=args.n_train,
-                            n_eval=args.n_eval, threads=args.threads)
+                            progress=not args.no_progress, ablation_seeds=args.ablation_seeds, epochs=args.epochs,
+                            size=args.size, n_train=args.n_train,
+                            n_eval=args.n_eval, threads=args.threads,
+                            **{k: getattr(args, k) for k in METHOD_FIELDS})
     print((Path(args.out) / "results.md").read_text())
     print(f"wall time {report['wall_seconds'] / 60:.1f} min; results in {args.out}/results.md and results.json")
 
@@ -228,6 +231,24 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
     p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
 
 
+# the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
+METHOD_FIELDS = ("lr", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
+
+
+def _method_options(p: argparse.ArgumentParser) -> None:
+    """How the mask head and the joint loss are trained: each option overrides the recipe when given."""
+    p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
+    p.add_argument("--pos-weight", type=at_least(1e-12, float),
+                   help="weight of defect pixels in the mask's BCE (default: 1)")
+    p.add_argument("--loss-schedule", choices=SCHEDULES, help="mtl's balance of the two terms: constant 0.5/0.5 "
+                   "(default), dynamic (mask first, then the sample term) or learned by uncertainty weighting")
+    _flag(p, "--distance-weighting", "distance_weighting", True,
+          "defect pixels weigh by their distance to the defect's edge")
+    _flag(p, "--use-mask", "use_mask", True, "the sample head also pools the mask logits")
+    p.add_argument("--ema", type=fraction, metavar="DECAY", help="keep and evaluate a moving average of the weights "
+                   "with this decay per step, e.g. 0.99 (default: off)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
     from samtl_lite.engine.recipes import RECIPES
@@ -272,16 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--decoder", choices=("unet", "fpn"), help="default: unet")
     train.add_argument("--epochs", type=at_least(1), help="default: 10")
     train.add_argument("--batch-size", type=at_least(1), help="default: 16")
-    train.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
     train.add_argument("--seed", type=int, help="default: 0; weights, sampling, augmentation and dropout derive "
                        "from it, and a CPU run is exactly reproducible")
     train.add_argument("--seg-loss", choices=SEG_LOSSES, help="default: bce+dice")
     train.add_argument("--w-seg", type=at_least(0.0, float), help="weight of the mask loss (default: the variant's)")
     train.add_argument("--w-cls", type=at_least(0.0, float), help="weight of the sample loss (default: the variant's)")
-    train.add_argument("--pos-weight", type=at_least(1e-12, float),
-                       help="weight of defect pixels and defective samples in BCE")
+    _method_options(train)
     _flag(train, "--detach-input", "detach_input", True, "ablation: no head gradient into the encoder")
-    _flag(train, "--use-mask", "use_mask", True, "the sample head also pools the mask logits")
     _flag(train, "--no-balanced", "balanced", False, "plain shuffling instead of half-defective batches")
     _flag(train, "--no-augment", "augment", False, "no augmentation")
     _flag(train, "--compile", "compile", True, "torch.compile the model (pays on GPU, not on CPU)")
@@ -317,10 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
     exp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
+    exp.add_argument("--ablation-seeds", type=at_least(1), help="train the mtl-detached ablation on only the first "
+                     "this many seeds (default: all)")
     exp.add_argument("--epochs", type=at_least(1), help="override every recipe's epochs (smoke tests)")
+    exp.add_argument("--size", type=at_least(8), help="override every recipe's image side (smoke tests)")
     exp.add_argument("--n-train", type=at_least(2), help="override the synthetic training size")
     exp.add_argument("--n-eval", type=at_least(2), help="override the synthetic validation and test sizes")
     exp.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
+    _method_options(exp)
     exp.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     exp.set_defaults(func=_cmd_experiment)
 

@@ -85,6 +85,7 @@ class LossParts(NamedTuple):
 
 
 VARIANT_WEIGHTS = {"mtl": (0.5, 0.5), "seg-only": (0.5, 0.0), "cls-only": (0.0, 0.5)}
+SCHEDULES = ("constant", "dynamic", "uncertainty")
 
 
 class JointLoss(nn.Module):
@@ -94,6 +95,9 @@ class JointLoss(nn.Module):
     `pos_weight` (BCE) and `distance_weighting` (BCE and focal) apply to it. `cls`: "bce" (with
     `cls_pos_weight`) or "focal". `schedule="dynamic"` replaces the fixed weights by SegDecNet++'s
     `w_seg = 1 - e/E`, `w_cls = delta * e/E`, advanced with `set_progress(e, E)` each epoch.
+    `schedule="uncertainty"` learns the balance (Kendall et al., 2018): `L = sum_i 0.5 * (exp(-s_i) L_i + s_i)`
+    with one learnable log-variance `s_i` per term, starting at 0 (that is, at 0.5/0.5); the optimiser
+    must then also train this module's parameters.
     """
 
     def __init__(
@@ -112,11 +116,11 @@ class JointLoss(nn.Module):
         super().__init__()
         if seg not in SEG_LOSSES or cls not in CLS_LOSSES:
             raise ValueError(f"seg must be one of {SEG_LOSSES} and cls one of {CLS_LOSSES}, got {seg!r}, {cls!r}")
-        if schedule not in ("constant", "dynamic"):
-            raise ValueError(f"schedule must be 'constant' or 'dynamic', got {schedule!r}")
-        if schedule == "dynamic" and (w_seg, w_cls) != (0.5, 0.5):
-            raise ValueError("schedule='dynamic' sets both weights itself (w_seg = 1 - e/E, w_cls = delta e/E); "
-                             "it applies to the mtl variant, so leave w_seg and w_cls at their defaults")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if schedule != "constant" and (w_seg, w_cls) != (0.5, 0.5):
+            raise ValueError(f"schedule={schedule!r} sets both weights itself; it applies to the mtl variant, so "
+                             "leave w_seg and w_cls at their defaults")
         if pos_weight is not None and "bce" not in seg:
             raise ValueError(f"pos_weight applies to the BCE term; seg={seg!r} has none (use 'bce' or 'bce+dice')")
         if distance_weighting and seg == "dice":
@@ -126,6 +130,8 @@ class JointLoss(nn.Module):
         self.w_seg, self.w_cls = (0.0, 0.0) if schedule == "dynamic" else (w_seg, w_cls)
         if schedule == "dynamic":
             self.set_progress(0, 1)
+        # learnable log-variances of the two terms (uncertainty weighting); none otherwise
+        self.log_vars = nn.Parameter(torch.zeros(2)) if schedule == "uncertainty" else None
 
     @classmethod
     def for_variant(cls, name: str, **kwargs) -> JointLoss:
@@ -138,6 +144,13 @@ class JointLoss(nn.Module):
         if self.schedule == "dynamic":
             frac = epoch / max(epochs, 1)
             self.w_seg, self.w_cls = 1.0 - frac, self.delta * frac
+
+    def weights(self) -> tuple[float, float]:
+        """The weights of the two terms now: fixed, scheduled, or learned (`0.5 * exp(-s_i)`)."""
+        if self.log_vars is not None:
+            w = 0.5 * torch.exp(-self.log_vars.detach())
+            return float(w[0]), float(w[1])
+        return float(self.w_seg), float(self.w_cls)
 
     def seg_loss(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         weight = distance_weights(mask) if self.distance_weighting else None
@@ -169,4 +182,8 @@ class JointLoss(nn.Module):
             else:
                 parts.append(fn(logits.float(), target.float()))
         seg, cls = parts
+        if self.log_vars is not None:
+            s = self.log_vars.to(seg.device)
+            total = 0.5 * (torch.exp(-s[0]) * seg + s[0] + torch.exp(-s[1]) * cls + s[1])
+            return LossParts(total, seg.detach(), cls.detach())
         return LossParts(self.w_seg * seg + self.w_cls * cls, seg.detach(), cls.detach())

@@ -51,9 +51,10 @@ def test_fit_writes_history_and_checkpoints(tmp_path):
     assert (tmp_path / "best.pt").is_file()
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize("options", [{}, {"ema": 0.9, "loss_schedule": "uncertainty"}], ids=["plain", "ema"])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, options):
     train, val = tiny_data()
-    config = TrainConfig(**TINY)
+    config = TrainConfig(**TINY, **options)
     torch.manual_seed(0)
     full = build_from_config(config)
     fit(full, train, val, config, tmp_path / "full", progress=False)
@@ -81,6 +82,40 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
         assert torch.equal(a, b), name
     full_hist = json.loads((tmp_path / "full" / "history.json").read_text())
     assert full_hist == json.loads((tmp_path / "cut" / "history.json").read_text())
+    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "cut" / "last.pt")
+    for key in ("model", "loss"):  # the weights' average (with EMA) and a learned loss balance resume too
+        assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+
+
+def test_ema_keeps_the_average_of_the_weights(tmp_path):
+    """With `ema`, the checkpoint's model is the moving average of the training weights, step by step."""
+    train, val = tiny_data()
+    decay = 0.8
+    config = TrainConfig(**{**TINY, "epochs": 1, "ema": decay})
+    steps = []
+    real_step = torch.optim.AdamW.step
+
+    def record(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        steps.append([p.detach().clone() for p in self.param_groups[0]["params"]])
+        return out
+
+    torch.manual_seed(0)
+    model = build_from_config(config)
+    torch.optim.AdamW.step = record
+    try:
+        history = fit(model, train, val, config, tmp_path, progress=False)
+    finally:
+        torch.optim.AdamW.step = real_step
+    average = steps[0]  # the first update copies; each later one moves the average by (1 - decay)
+    for weights in steps[1:]:
+        average = [decay * a + (1 - decay) * w for a, w in zip(average, weights)]
+    state = load_checkpoint(tmp_path / "last.pt")
+    kept = [v for k, v in state["model"].items() if "running" not in k and "num_batches" not in k]
+    assert len(kept) == len(average) and all(torch.allclose(k, a, atol=1e-6) for k, a in zip(kept, average))
+    trained = [v for k, v in state["train_model"].items() if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(t, w) for t, w in zip(trained, steps[-1]))
+    assert state["ema_updates"] == len(steps) and history[0]["w_seg"] == 0.5
 
 
 def test_same_seed_same_run_on_cpu(tmp_path):

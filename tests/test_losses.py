@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -107,9 +109,30 @@ def test_dynamic_schedule():
         JointLoss(seg="lovasz")
 
 
+def test_uncertainty_weighting_by_hand_and_learns():
+    out = Output(torch.tensor([[[[2.0, -1.0]]]]), torch.tensor([0.3]))
+    mask, label = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([1.0])
+    loss = JointLoss(schedule="uncertainty")
+    plain = JointLoss()(out, mask, label)
+    assert loss.weights() == (0.5, 0.5)
+    assert torch.allclose(loss(out, mask, label).total, plain.total)  # s = 0: the fixed 0.5/0.5
+    with torch.no_grad():
+        loss.log_vars.copy_(torch.tensor([1.0, -0.5]))
+    seg, cls = plain.seg, plain.cls
+    by_hand = 0.5 * (math.exp(-1.0) * seg + 1.0 + math.exp(0.5) * cls - 0.5)
+    assert torch.allclose(loss(out, mask, label).total, by_hand)
+    assert loss.weights() == pytest.approx((0.5 * math.exp(-1.0), 0.5 * math.exp(0.5)))
+    loss(out, mask, label).total.backward()
+    # d/ds_i of 0.5 (e^-s L + s) = 0.5 (1 - e^-s L)
+    expected = 0.5 * (1 - torch.exp(-torch.tensor([1.0, -0.5])) * torch.stack([seg, cls]))
+    assert torch.allclose(loss.log_vars.grad, expected)
+
+
 def test_options_that_would_be_ignored_are_refused():
     with pytest.raises(ValueError, match="dynamic"):
         JointLoss.for_variant("seg-only", schedule="dynamic")
+    with pytest.raises(ValueError, match="uncertainty"):
+        JointLoss(w_seg=0.7, w_cls=0.3, schedule="uncertainty")
     with pytest.raises(ValueError, match="pos_weight"):
         JointLoss(seg="dice", pos_weight=5.0)
     with pytest.raises(ValueError, match="distance_weighting"):

@@ -52,6 +52,8 @@ class TrainConfig:
     w_seg: float | None = None  # None: the variant's weights (0.5/0.5, 0.5/0, 0/0.5)
     w_cls: float | None = None
     pos_weight: float | None = None
+    loss_schedule: str = "constant"  # mtl: "constant" weights, "dynamic" (SegDecNet++) or learned "uncertainty"
+    distance_weighting: bool = False  # defect pixels weigh by their distance to the defect's edge
     # optimisation
     epochs: int = 10
     batch_size: int = 16
@@ -59,6 +61,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup: float = 0.05  # share of all steps spent warming the learning rate up
     grad_clip: float = 1.0
+    ema: float | None = None  # decay of an exponential moving average of the weights, kept and evaluated; None: off
     balanced: bool = True  # half of each batch defective, on average
     augment: bool = True
     channels_last: bool = True

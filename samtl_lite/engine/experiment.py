@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from samtl_lite.engine.config import TrainConfig
+from samtl_lite.engine.loop import check_compatible
 from samtl_lite.engine.recipes import EXPERIMENTS
 from samtl_lite.engine.recipes import recipe as named_recipe
 from samtl_lite.engine.report import write_json
@@ -33,12 +34,19 @@ METRICS = ("ap", "ap_visible", "auroc", "recall_at_fpr_1pct", "recall_at_fpr_5pc
 
 def run_cell(dataset: str, variant: str, seed: int, base: TrainConfig, out: Path,
              progress: bool = True) -> dict[str, Any]:
-    """Train and evaluate one variant with one seed, or read the result of a finished run."""
+    """Train and evaluate one variant with one seed, or read the result of a finished run of the same recipe.
+
+    A finished run with fewer epochs is resumed to the new total; one with any other difference is an
+    error, so that a table never mixes runs of different recipes."""
     folder = out / dataset / variant / f"seed{seed}"
     done = folder / "metrics.json"
-    if done.is_file():
-        return json.loads(done.read_text())
     config = TrainConfig.from_dict({**base.to_dict(), **TRAINED[variant], "seed": seed})
+    if done.is_file():
+        saved = TrainConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        check_compatible({"config": saved.to_dict(), "epoch": saved.epochs - 1}, config, folder / "config.json",
+                         "Give the experiment another --out folder, or the options its runs were trained with.")
+        if saved.epochs == config.epochs:
+            return json.loads(done.read_text())
     start = time.perf_counter()
     result = train_and_evaluate(config, folder, resume=(folder / "last.pt").is_file(), progress=progress)
     result["seconds"] = time.perf_counter() - start
@@ -71,7 +79,14 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
 def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
     """One row per metric, one column per variant: mean ± std over seeds."""
     names = list(summary)
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    most = max(summary[n].get("seeds", 0) for n in names)
+    def head(n: str) -> str:  # a variant trained on fewer seeds than the others says so
+        k = summary[n].get("seeds", most)
+        return n if k == most else f"{n} ({k} seed{'s' * (k != 1)})"
+
+    heads = [head(n) for n in names]
+    lines = ["| metric | " + " | ".join(heads) + " |", "|---|" + "---|" * len(names)]
+
     def stat(n: str, m: str) -> dict[str, float]:  # None (NaN in JSON) and metrics an older record lacks: nan
         v = summary[n].get(m) or {}
         return {k: float("nan") if v.get(k) is None else v[k] for k in ("mean", "std")}
@@ -104,9 +119,10 @@ def bins_table(summary: dict[str, dict[str, Any]], key: str = "recall_by_area") 
 
 def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tuple[int, ...] = (0, 1, 2),
                    datasets: tuple[str, ...] = ("synthetic", "magnetic-tile"), progress: bool = True,
-                   **overrides: Any) -> dict[str, Any]:
+                   ablation_seeds: int | None = None, **overrides: Any) -> dict[str, Any]:
     """Run the whole protocol and write `results.json`, `results.md` and recall-by-size plots
-    (taught in 07_experiment). `overrides` change every dataset's recipe (e.g. epochs=1 for a smoke test)."""
+    (taught in 07_experiment). `overrides` change every dataset's recipe (e.g. epochs=1 for a smoke test);
+    `ablation_seeds` trains the mtl-detached ablation on the first that many seeds only (default: all)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"recipe": recipe, "seeds": list(seeds), "datasets": {}}
@@ -116,8 +132,10 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
         base = named_recipe(EXPERIMENTS[recipe][dataset], **overrides)
         runs: dict[str, list[dict[str, Any]]] = {"seg-only": [], "mtl": [], "mtl + gating": [], "mtl-detached": []}
         seconds = []
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
             for variant in TRAINED:
+                if variant == "mtl-detached" and ablation_seeds is not None and i >= ablation_seeds:
+                    continue
                 result = run_cell(dataset, variant, seed, base, out, progress)
                 seconds.append(result.get("seconds", 0.0))
                 runs[variant].append(result["test"])

@@ -18,7 +18,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 from tqdm.auto import tqdm
 
@@ -51,11 +52,14 @@ def build_from_config(config: TrainConfig) -> nn.Module:
 
 
 def loss_from_config(config: TrainConfig) -> JointLoss:
-    """The joint loss a config describes: the variant's weights unless `w_seg`/`w_cls` are set."""
+    """The joint loss a config describes: the variant's weights unless `w_seg`/`w_cls` are set. The
+    balance schedule applies to the mtl variant only: a single-task loss has one term, nothing to balance."""
     w_seg, w_cls = VARIANT_WEIGHTS[config.model]
     return JointLoss(seg=config.seg_loss, cls=config.cls_loss,
                      w_seg=w_seg if config.w_seg is None else config.w_seg,
-                     w_cls=w_cls if config.w_cls is None else config.w_cls, pos_weight=config.pos_weight)
+                     w_cls=w_cls if config.w_cls is None else config.w_cls, pos_weight=config.pos_weight,
+                     distance_weighting=config.distance_weighting,
+                     schedule=config.loss_schedule if config.model == "mtl" else "constant")
 
 
 def labels_of(data: Dataset) -> np.ndarray:
@@ -173,10 +177,12 @@ def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
 def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.device,
                              ddp: Distributed, progress: bool) -> dict[str, Any]:
     """Validation metrics at the thresholds that would be chosen now, the chosen thresholds (`thr_*`)
-    and the validation loss; each rank predicts its share of the samples."""
+    and the validation loss; each rank predicts its share of the samples. The validation loss uses the
+    variant's fixed weights whatever the training schedule, so that every epoch is measured alike."""
     shard = list(range(ddp.rank, len(data), ddp.world))
+    yardstick = loss_from_config(replace(config, loss_schedule="constant")).to(device)
     pred = predict_dataset(model, data, batch_size=max(config.batch_size, 32), device=device, indices=shard,
-                           channels_last=config.channels_last, progress=progress, loss_fn=loss_from_config(config))
+                           channels_last=config.channels_last, progress=progress, loss_fn=yardstick)
     pred = ddp.gather(pred)
     chosen = thresholds_on(pred, config.max_fpr)  # without defective samples: 0.5, and the loss picks best.pt
     metrics = metrics_at(pred, chosen)
@@ -243,8 +249,14 @@ def fit(
                                                     else None)
     if config.compile:
         model = torch.compile(model)
-    loss_fn = loss_from_config(config)
-    opt = torch.optim.AdamW(raw.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    loss_fn = loss_from_config(config).to(device)
+    groups = [{"params": list(raw.parameters())}]
+    if list(loss_fn.parameters()):  # learned loss balance: no weight decay pulling it to 0.5/0.5
+        groups.append({"params": list(loss_fn.parameters()), "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    # the weights' moving average, batch-norm statistics included: what is validated, kept and evaluated
+    ema = AveragedModel(raw, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True) if config.ema else None
+    kept_model = ema.module if ema is not None else raw
     loader = TrainLoader(train_data, config, ddp, device)
     steps_per_epoch = len(loader.epoch(0))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(config.epochs * steps_per_epoch, config.warmup))
@@ -259,7 +271,11 @@ def fit(
             raise ValueError("resume=True needs the run folder `out`")
         state = load_checkpoint(out / "last.pt")
         check_compatible(state, config, out / "last.pt")
-        raw.load_state_dict(state["model"])
+        raw.load_state_dict(state["train_model"] if ema is not None else state["model"])
+        if ema is not None:
+            ema.module.load_state_dict(state["model"])
+            ema.n_averaged.fill_(state["ema_updates"])
+        loss_fn.load_state_dict(state.get("loss", {}))
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -299,6 +315,8 @@ def fit(
             scaler.step(opt)
             scaler.update()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(raw)
             if show and device.type == "cpu":
                 batches.set_postfix(loss=f"{float(sums[0]) / n_batches:.4f}")
         means = (sums / max(n_batches, 1)).tolist()
@@ -307,9 +325,10 @@ def fit(
                                    f"{f'; {out}/last.pt still holds the last good epoch' if out else ''}. Lower "
                                    f"the learning rate (now {config.lr}) or check the data for NaN pixels.")
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
-                               **dict(zip(("loss", "loss_seg", "loss_cls"), means))}
+                               **dict(zip(("loss", "loss_seg", "loss_cls"), means)),
+                               **dict(zip(("w_seg", "w_cls"), loss_fn.weights()))}
         if val_data is not None:
-            metrics = evaluate_during_training(raw, val_data, config, device, ddp, show)
+            metrics = evaluate_during_training(kept_model, val_data, config, device, ddp, show)
             row.update({f"val_{k}": v for k, v in metrics.items() if isinstance(v, int | float)})
         key = selection_key(row, config.monitor)
         improved = key > best
@@ -318,9 +337,11 @@ def fit(
         history.append(row)
         epochs.set_postfix({k: f"{row[k]:.3f}" for k in ("loss", "val_ap", "val_seg_f1") if k in row})
         if out is not None and ddp.main:
-            state = {"model": raw.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            state = {"model": kept_model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "scaler": scaler.state_dict(), "rng": rng_state(), "epoch": epoch, "best": list(best),
-                     "config": config.to_dict(), "history": history}
+                     "config": config.to_dict(), "history": history, "loss": loss_fn.state_dict()}
+            if ema is not None:  # `model` holds the average, which is what is used; training goes on from these
+                state |= {"train_model": raw.state_dict(), "ema_updates": int(ema.n_averaged)}
             if improved:
                 save_checkpoint(out / "best.pt", state)
             save_checkpoint(out / "last.pt", state)
@@ -347,7 +368,10 @@ def kept_epoch(history: list[dict[str, Any]], monitor: str) -> str:
     return f"kept epoch {h['epoch']} of {len(history)}: {why}"
 
 
-def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path) -> None:
+RESUME_FIX = "Resume with the run's own settings (they are in its config.json), or train into a new run folder."
+
+
+def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path, fix: str = RESUME_FIX) -> None:
     """Refuse to resume with a recipe the checkpoint cannot honour, naming every field that differs.
 
     Only `RESUMABLE_KEYS` may change, and `epochs` only upwards: anything else (the model, the data,
@@ -357,8 +381,7 @@ def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path) -> 
     diff = {k: (saved[k], now[k]) for k in now if k not in RESUMABLE_KEYS and saved.get(k) != now[k]}
     if diff:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in diff.items())
-        raise CheckpointError(f"{path} was trained with different settings ({detail}). Resume with the run's own "
-                              "settings (they are in its config.json), or train into a new run folder.")
+        raise CheckpointError(f"{path} was trained with different settings ({detail}). {fix}")
     if config.epochs < state["epoch"] + 1:
         raise CheckpointError(f"{path} has already trained {state['epoch'] + 1} epochs, more than --epochs "
                               f"{config.epochs}. Ask for at least as many epochs, or evaluate the run as it is.")
