@@ -177,11 +177,13 @@ def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exerc
     from IPython.display import display
 
     t = explorer.thresholds
-    score = w.FloatSlider(value=t["score"], min=0.0, max=1.0, step=0.005, description="score ≥",
-                          readout_format=".3f", continuous_update=False)
+    wide = {"style": {"description_width": "150px"}, "layout": w.Layout(width="420px")}  # labels in full
+    score = w.FloatSlider(value=t["score"], min=0.0, max=1.0, step=0.005, description="sample score ≥",
+                          readout_format=".3f", continuous_update=False, **wide)
     mask = w.SelectionSlider(options=explorer.mask_thresholds, value=explorer.nearest(t["mask"]),
-                             description="mask prob ≥")
-    area = w.IntSlider(value=t["min_area"], min=1, max=max(256, 2 * t["min_area"]), description="min_area px")
+                             description="mask probability ≥", **wide)
+    area = w.IntSlider(value=t["min_area"], min=1, max=max(256, 2 * t["min_area"]), description="min_area (pixels)",
+                       **wide)
     table, pr, misses, alarms = w.HTML(), w.Output(), w.Output(), w.Output()
     index = w.Dropdown(options=[int(i) for i in explorer.pred.index], description="sample")
     truth, predicted, viewer = w.Checkbox(True, description="true mask"), w.Checkbox(True, description="prediction"), \
