@@ -162,10 +162,10 @@ def plot_history(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figu
 
 
 def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Axes | None = None,
-                   unit: str = "area") -> plt.Axes:
+                   unit: str = "area", legend_title: str | None = None) -> plt.Axes:
     """Grouped bars of recall per bin, one group per bin holding samples and one bar per model or
-    decision rule, each labelled with its value; the legend sits beside the plot, off the bars (taught in
-    05_metrics)."""
+    decision rule, each labelled with its value; the legend, headed `legend_title`, sits beside the plot,
+    off the bars (taught in 05_metrics)."""
     ax = ax or plt.gca()
     names = list(rows_by_name)
     keep = [i for i, r in enumerate(rows_by_name[names[0]]) if r["n"]]
@@ -182,5 +182,6 @@ def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Ax
     ax.set_xticks(x + 0.4 - width / 2, [f"{lab}\n(n={r['n']})" for lab, r in zip(labels, first)], fontsize=8)
     ax.set(ylabel="recall (share of defective\nsamples caught, 0–1)", ylim=(0, 1.1),
            xlabel="defect area (% of image)" if pct else f"defect {unit}")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title=legend_title,
+              title_fontsize=8, alignment="left")
     return ax

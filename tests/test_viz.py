@@ -81,9 +81,10 @@ def test_recall_bars_are_labelled_with_their_values_and_the_legend_is_beside_the
             {"lo": 0.001, "hi": 0.01, "n": 0, "detected": 0, "recall": None},
             {"lo": 0.01, "hi": 1.0, "n": 5, "detected": 4, "recall": 0.8}]
     fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
-    plot_recall_by({"sample decision": rows, "mask decision": rows}, ax=ax)
+    plot_recall_by({"sample decision": rows, "mask decision": rows}, ax=ax, legend_title="decision")
     labels = sorted(t.get_text() for t in ax.texts)
     assert labels == ["0.00", "0.00", "0.80", "0.80"]  # the empty bin is left out, a recall of 0 still shows
+    assert ax.get_legend().get_title().get_text() == "decision"
     legends_off_the_data(fig)
     plt.close(fig)
 

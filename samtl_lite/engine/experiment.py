@@ -24,7 +24,7 @@ from samtl_lite.engine.recipes import EXPERIMENTS
 from samtl_lite.engine.recipes import recipe as named_recipe
 from samtl_lite.engine.report import write_json
 from samtl_lite.engine.run import train_and_evaluate
-from samtl_lite.viz import plot_recall_by
+from samtl_lite.viz import figure_title, plot_recall_by
 
 TRAINED = {"seg-only": {"model": "seg-only"}, "mtl": {"model": "mtl"},
            "mtl-detached": {"model": "mtl", "detach_input": True}}
@@ -146,9 +146,14 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
                                                         if k in ("encoder", "size", "epochs", "batch_size", "n_train",
                                                                  "n_eval")}}
         report["datasets"][dataset] = {"recipe": r, "summary": summary, "train_seconds": float(np.sum(seconds))}
-        fig, ax = plt.subplots(figsize=(9, 3.5))
-        plot_recall_by({v: s["recall_by_area"] for v, s in summary.items() if "recall_by_area" in s}, ax=ax)
-        ax.set_title(f"{dataset}: sample-decision recall by defect size (mean over {len(seeds)} seeds)")
+        fig, ax = plt.subplots(figsize=(12, 3.8), layout="constrained")  # 4 bars and their values per bin
+        plot_recall_by({v: s["recall_by_area"] for v, s in summary.items() if "recall_by_area" in s}, ax=ax,
+                       legend_title="variant")
+        fewer = [f"{v} on {s['seeds']}" for v, s in summary.items() if s["seeds"] != len(seeds)]
+        figure_title(fig, f"{dataset}, test split; recipe {r['name']} (experiment '{recipe}'); {len(seeds)} seeds"
+                          f"{' (' + ', '.join(fewer) + ')' if fewer else ''}\nbars: sample-decision recall (share "
+                          "of defective test samples scored at or above the threshold chosen on validation) by "
+                          "defect size, mean over seeds")
         fig.savefig(out / f"recall_by_area_{dataset}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         sections.append(f"### {dataset}\n\nrecipe: {r}\n\n{markdown_table(summary)}\n\n"
