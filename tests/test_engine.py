@@ -5,10 +5,12 @@ import pickle
 import subprocess
 import sys
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 from conftest import write_gray
+from matplotlib.figure import Figure
 
 import samtl_lite.engine.loop as loop
 from samtl_lite import CheckpointError, TrainingDiverged
@@ -196,7 +198,7 @@ def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path):
 SMALL = ["--n-train", "32", "--n-eval", "24", "--size", "32", "--epochs", "2", "--batch-size", "8", "--no-progress"]
 
 
-def test_train_evaluate_report_and_predict(tmp_path):
+def test_train_evaluate_report_and_predict(tmp_path, monkeypatch):
     config = TrainConfig(**{**TINY, "epochs": 2}, size=48, n_train=48, n_eval=40)
     result = train_and_evaluate(config, tmp_path / "run", progress=False)
     run = tmp_path / "run"
@@ -229,9 +231,25 @@ def test_train_evaluate_report_and_predict(tmp_path):
 
     for name, (h, w) in (("odd.png", (37, 53)), ("tall.png", (100, 61))):
         write_gray(tmp_path / "new" / name, np.random.default_rng(0).integers(0, 255, (h, w)))
-    csv_path = predict_images(run / "best.pt", [tmp_path / "new"], tmp_path / "pred")
+    drawn: dict[str, Figure] = {}
+    with monkeypatch.context() as m:  # keep the overlay figures to read them, and still save them
+        m.setattr(plt, "close", lambda fig=None: drawn.setdefault(fig.axes[0].get_title().split(":")[0], fig))
+        csv_path = predict_images(run / "best.pt", [tmp_path / "new"], tmp_path / "pred")
     with open(csv_path) as f:
         preds = list(csv.DictReader(f))
+    # each overlay says which model made it, its score against the model's threshold, and what the red means
+    for p in preds:
+        fig, score = drawn[os.path.basename(p["file"])], float(p["score"])
+        assert "".join(fig.get_suptitle().split()) == "".join(  # wrapped to the figure's width
+            f"model {run / 'best.pt'} (mtl model, tiny encoder, trained on synthetic)".split())
+        sign, decision = ("≥", "DEFECTIVE") if int(p["decision"]) else ("<", "clean")
+        assert fig.axes[0].get_title() == f"{os.path.basename(p['file'])}: score {score:.3f} {sign} threshold " \
+            f"{chosen['score']:.3f} -> {decision}"
+        sign, decision = ("≥", "defective") if int(p["mask_decision"]) else ("<", "clean")
+        assert fig.axes[0].get_xlabel() == f"red: predicted defect mask, pixels of probability ≥ {chosen['mask']:g} " \
+            f"(mask threshold)\nmask decision: {p['mask_pixels']} px at the model's input size {sign} min_area " \
+            f"{chosen['min_area']} -> {decision}"
+        plt.close(fig)
     assert [p["file"].endswith(n) for p, n in zip(preds, ("odd.png", "tall.png"))] == [True, True]
     from PIL import Image
 

@@ -23,7 +23,7 @@ from samtl_lite.data.io import fitted_hw, list_images, load_image
 from samtl_lite.data.real import PairDataset, Sample
 from samtl_lite.engine.loop import load_model
 from samtl_lite.errors import DataError
-from samtl_lite.viz import overlay
+from samtl_lite.viz import figure_title, overlay
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
@@ -59,6 +59,24 @@ def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, re
         h, w = fitted_hw(native_hw, size)
         prob = prob[:h, :w]
     return F.interpolate(prob[None, None], size=native_hw, mode="bilinear", align_corners=False)[0, 0]
+
+
+def overlay_figure(image: torch.Tensor, pred: torch.Tensor | None, name: str, model: str, score: float,
+                   chosen: dict[str, Any], mask_pixels: int | None = None) -> plt.Figure:
+    """One image's overlay, saying which `model` made it, its score against the threshold and the decision,
+    what the red means and the mask's own decision (`mask_pixels`: at the model's input size)."""
+    defective = score >= chosen["score"]
+    fig, ax = plt.subplots(figsize=(4, 4 * image.shape[-2] / image.shape[-1] + 0.9), layout="constrained")
+    overlay(image, None, pred, ax=ax, title=f"{name}: score {score:.3f} {'≥' if defective else '<'} threshold "
+            f"{chosen['score']:.3f} -> {'DEFECTIVE' if defective else 'clean'}")
+    flagged = mask_pixels is not None and mask_pixels >= chosen["min_area"]
+    ax.set_xlabel("no mask: the model has no mask head" if pred is None else
+                  f"red: predicted defect mask, pixels of probability ≥ {chosen['mask']:g} (mask threshold)"
+                  + ("" if mask_pixels is None else f"\nmask decision: {mask_pixels} px at the model's input size "
+                     f"{'≥' if flagged else '<'} min_area {chosen['min_area']} -> "
+                     f"{'defective' if flagged else 'clean'}"), fontsize=7)
+    figure_title(fig, f"model {model}", fontsize=8)
+    return fig
 
 
 @torch.no_grad()
@@ -100,9 +118,8 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
             row["mask_decision"] = int(row["mask_pixels"] >= chosen["min_area"])
             pred = back_to_native(prob, native_hw, size, config.resize) >= chosen["mask"]
             Image.fromarray(pred.numpy().astype(np.uint8) * 255).save(out / f"{name}_mask.png")
-        fig, ax = plt.subplots(figsize=(4, 4 * native_hw[0] / native_hw[1] + 0.4))
-        overlay(image, None, pred, ax=ax, title=f"{path.name}: score {score:.3f} -> "
-                f"{'DEFECTIVE' if row['decision'] else 'clean'}")
+        fig = overlay_figure(image, pred, path.name, f"{checkpoint} ({config.model} model, {config.encoder} "
+                             f"encoder, trained on {config.data})", score, chosen, row.get("mask_pixels"))
         fig.savefig(out / f"{name}_overlay.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         rows.append(row)
