@@ -246,7 +246,7 @@ def _method_options(p: argparse.ArgumentParser) -> None:
           "defect pixels weigh by their distance to the defect's edge")
     _flag(p, "--use-mask", "use_mask", True, "the sample head also pools the mask logits")
     p.add_argument("--ema", type=fraction, metavar="DECAY", help="keep and evaluate a moving average of the weights "
-                   "with this decay per step, e.g. 0.99 (default: off)")
+                   "with this decay per step, e.g. 0.99; 0 turns it off (default: the recipe's, else off)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_evaluate)
 
     exp = sub.add_parser("experiment", help="seg-only vs mtl vs gating vs detached head, several seeds")
-    exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about an hour "
+    exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about two hours "
                      "on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
     exp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
