@@ -138,13 +138,19 @@ def plot_history(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figu
 
     epochs = [h["epoch"] for h in history]
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
-    for k, label in LOSS_CURVES.items():
-        if any(h.get(k) for h in history):
-            a.plot(epochs, [h.get(k, np.nan) for h in history], marker=".", label=label)
-    a.set(xlabel="epoch", ylabel="loss (mean per sample, log scale)", yscale="log", title="losses")
-    a.yaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))  # labelled in plain numbers between the powers of 10
-    for axis_formatter in (a.yaxis.set_major_formatter, a.yaxis.set_minor_formatter):
-        axis_formatter(StrMethodFormatter("{x:.3g}"))
+    losses = {label: [h.get(k, np.nan) for h in history] for k, label in LOSS_CURVES.items()
+              if any(h.get(k) for h in history)}
+    for label, values in losses.items():
+        a.plot(epochs, values, marker=".", label=label)
+    # a learned loss balance (uncertainty weighting) adds log-variances to the total, which can fall below 0:
+    # a log axis would drop it, so such a history is drawn on a linear axis
+    if all(v > 0 for values in losses.values() for v in values if np.isfinite(v)):
+        a.set(xlabel="epoch", ylabel="loss (mean per sample, log scale)", yscale="log", title="losses")
+        a.yaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))  # labelled in plain numbers between powers of 10
+        for axis_formatter in (a.yaxis.set_major_formatter, a.yaxis.set_minor_formatter):
+            axis_formatter(StrMethodFormatter("{x:.3g}"))
+    else:
+        a.set(xlabel="epoch", ylabel="loss (mean per sample)", title="losses")
     for k, label in HISTORY_CURVES.items():
         if k in history[0]:
             b.plot(epochs, [h[k] for h in history], marker=".", label=label)

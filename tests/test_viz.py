@@ -76,6 +76,18 @@ def test_history_legends_beside_the_plots_and_the_kept_epoch_marked():
     plt.close(fig)
 
 
+def test_history_with_a_negative_total_loss_keeps_every_curve_on_a_linear_axis():
+    """A learned loss balance adds log-variances to the total, which then falls below 0: a log axis would hide it."""
+    history = [{"epoch": e, "loss": 0.3 - 0.2 * e, "loss_seg": 0.6 / e, "loss_cls": 0.4 / e, "val_loss": 1.2 / e,
+                "val_ap": 0.2 * e, "kept": e == 2} for e in (1, 2, 3)]
+    fig = plot_history(history)
+    a = fig.axes[0]
+    assert a.get_yscale() == "linear" and "log" not in a.get_ylabel()
+    total = next(line for line in a.lines if line.get_label() == "train: total")
+    assert np.allclose(total.get_ydata(), [0.1, -0.1, -0.3])
+    plt.close(fig)
+
+
 def test_recall_bars_are_labelled_with_their_values_and_the_legend_is_beside_them():
     rows = [{"lo": 0.0, "hi": 0.001, "n": 4, "detected": 0, "recall": 0.0},
             {"lo": 0.001, "hi": 0.01, "n": 0, "detected": 0, "recall": None},
