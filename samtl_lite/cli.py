@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from samtl_lite.data.catalog import DATASETS, get_dataset
 from samtl_lite.data.stats import dataset_summary, format_summary
 from samtl_lite.data.synthetic import SyntheticDefects
+from samtl_lite.data.transforms import AUGMENTATIONS
 from samtl_lite.errors import SamtlError
 from samtl_lite.losses import SCHEDULES, SEG_LOSSES
 from samtl_lite.models import ENCODERS, SEG_MODELS, VARIANTS
@@ -232,12 +233,15 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
 
 
 # the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("lr", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
+METHOD_FIELDS = ("lr", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
     """How the mask head and the joint loss are trained: each option overrides the recipe when given."""
     p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
+    p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips; the default), "
+                   "strong (also crops, tone curves, noise and blur, which per-image standardisation does not undo) "
+                   "or none")
     p.add_argument("--pos-weight", type=at_least(1e-12, float),
                    help="weight of defect pixels in the mask's BCE (default: 1)")
     p.add_argument("--loss-schedule", choices=SCHEDULES, help="mtl's balance of the two terms: constant 0.5/0.5 "
@@ -301,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     _method_options(train)
     _flag(train, "--detach-input", "detach_input", True, "ablation: no head gradient into the encoder")
     _flag(train, "--no-balanced", "balanced", False, "plain shuffling instead of half-defective batches")
-    _flag(train, "--no-augment", "augment", False, "no augmentation")
+    _flag(train, "--no-augment", "augment", "none", "no augmentation (the same as --augment none)")
     _flag(train, "--compile", "compile", True, "torch.compile the model (pays on GPU, not on CPU)")
     train.add_argument("--workers", dest="num_workers", type=at_least(0), help="DataLoader workers (default: 0 on CPU, "
                        "up to 8 on CUDA)")

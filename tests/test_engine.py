@@ -371,6 +371,8 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "lr: checkpoint 0.002 vs now 0.5" in err
     assert json.loads((run / "config.json").read_text())["lr"] == 0.002  # nothing was rewritten
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--augment", "strong", "--no-progress"]) == 2
+    assert "augment: checkpoint 'light' vs now 'strong'" in capsys.readouterr().err
 
 
 def test_out_folder_is_never_silently_replaced(tmp_path, capsys):
@@ -406,6 +408,10 @@ def test_device_choice_and_config_round_trip():
     assert pick_device("cpu").type == "cpu"
     c = TrainConfig(encoder="resnet18", epochs=3)
     assert TrainConfig.from_dict({**c.to_dict(), "unknown_future_key": 1}) == c
+    # configs written before augmentations had names said true/false
+    assert TrainConfig.from_dict({"augment": True}).augment == "light"
+    assert TrainConfig.from_dict({"augment": False}).augment == "none"
+    assert TrainConfig.from_dict({"augment": True}) == TrainConfig()
 
 
 def test_visible_and_faint_defects_are_graded_apart():

@@ -25,7 +25,14 @@ from samtl_lite.data.real import (
 )
 from samtl_lite.data.sampler import balanced_sampler
 from samtl_lite.data.synthetic import DEFECT_TYPES, SyntheticDefects, polyline_distance, synthetic_benchmark
-from samtl_lite.data.transforms import default_augmentation, make_item
+from samtl_lite.data.transforms import (
+    AUGMENTATIONS,
+    RandomGamma,
+    augmentation,
+    default_augmentation,
+    make_item,
+    strong_augmentation,
+)
 
 __all__ = [
     "DAGM",
@@ -39,6 +46,10 @@ __all__ = [
     "balanced_sampler",
     "data_dir",
     "default_augmentation",
+    "strong_augmentation",
+    "augmentation",
+    "AUGMENTATIONS",
+    "RandomGamma",
     "fit_and_pad",
     "get_dataset",
     "get_splits",

@@ -21,7 +21,7 @@ from samtl_lite.data.real import (
     split_by_group,
 )
 from samtl_lite.data.synthetic import synthetic_benchmark
-from samtl_lite.data.transforms import Transform, default_augmentation
+from samtl_lite.data.transforms import Transform, augmentation
 from samtl_lite.errors import DataError
 
 DATASETS = ("synthetic", "magnetic-tile", "ksdd2", "dagm", "ksdd", "folder")
@@ -150,7 +150,7 @@ def _check_parts(parts: dict[str, list[int]], source: str, names: Sequence[str] 
 def get_splits(
     name: str,
     size: int | tuple[int, int] | None = None,
-    augment: bool = True,
+    augment: bool | str = True,
     images: str | Path | None = None,
     masks: str | Path | None = None,
     split_seed: int = 0,
@@ -179,7 +179,8 @@ def get_splits(
     Real datasets are resized to `size` (256² unless given) by `resize`: "stretch" or "pad" (keep
     the aspect ratio, see `fit_and_pad`). `channels=None` reads each dataset's `native_channels`.
     Real datasets are decoded and resized once per run and kept in memory when that fits
-    (`PairDataset(cache="auto")`). `transform` replaces the default augmentation of the training split. `mask_threshold`
+    (`PairDataset(cache="auto")`). `augment` names the training split's augmentation (see
+    `augmentation`; True is "light", False "none"); `transform` replaces it. `mask_threshold`
     (`load_mask`), and for `folder` `mask_suffix` and `missing_mask` (`ImageMaskFolder`), say how
     masks are read.
     """
@@ -193,13 +194,14 @@ def get_splits(
     if group is not None and split_csv is not None:
         raise DataError(f"{split_csv}: give either a group regex or a split CSV, not both. Drop one of them.")
     channels = check_channels(native_channels(name, images) if channels is None else channels)
-    tf = transform if transform is not None else default_augmentation() if augment else None
+    size = size or (128 if name == "synthetic" else 256)
+    named = augment if isinstance(augment, str) else "light" if augment else "none"
+    tf = transform if transform is not None else augmentation(named, size)
     if name == "synthetic":
-        size = size or 128
         return (synthetic_benchmark("train", size, n=n_train, transform=tf, channels=channels),
                 synthetic_benchmark("val", size, n=n_eval, channels=channels),
                 synthetic_benchmark("test", size, n=n_eval, channels=channels))
-    opts: dict[str, Any] = {"size": size or 256, "channels": channels, "resize": resize,
+    opts: dict[str, Any] = {"size": size, "channels": channels, "resize": resize,
                             "mask_threshold": mask_threshold, "cache": "auto"}
     if name == "magnetic-tile":
         return tuple(MagneticTile(split=s, val_fraction=0.1, seed=split_seed, transform=tf if s == "train" else None,

@@ -14,6 +14,8 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from samtl_lite.data.io import as_hw
+
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -30,6 +32,8 @@ def default_augmentation(
     The affine step is off by default: it costs about 2 ms per 128² image on a CPU core (as much as
     drawing the image), and resampling a 1-pixel scratch's mask with nearest interpolation breaks it
     into dashes. Turn it on (e.g. `degrees=5, translate=0.03`) for real data with thicker defects.
+    Brightness and contrast are nearly undone by the model's per-image standardisation (see
+    `strong_augmentation` for changes that survive it).
     """
     steps: list[v2.Transform] = []
     if flips:
@@ -39,6 +43,58 @@ def default_augmentation(
     if brightness or contrast:
         steps.append(v2.ColorJitter(brightness=brightness, contrast=contrast))
     return v2.Compose(steps)
+
+
+class RandomGamma(v2.Transform):
+    """Raise the image to a random power, log-uniform in `gamma` (taught in 01_defect_data).
+
+    A tone curve bends dark and bright regions differently, so unlike a brightness or contrast change
+    it survives per-image standardisation. Masks pass through unchanged.
+    """
+
+    def __init__(self, gamma: tuple[float, float] = (0.7, 1.4)) -> None:
+        super().__init__()
+        self.gamma = gamma
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        lo, hi = torch.log(torch.tensor(self.gamma, dtype=torch.float64))
+        return {"gamma": float(torch.exp(lo + (hi - lo) * torch.rand((), dtype=torch.float64)))}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return self._call_kernel(v2.functional.adjust_gamma, inpt, gamma=params["gamma"])
+
+
+def strong_augmentation(size: tuple[int, int], crop: float = 0.75, gamma: tuple[float, float] = (0.7, 1.4),
+                        noise: float = 0.02, blur: float = 1.0) -> v2.Compose:
+    """Changes that per-image standardisation does not undo (taught in 01_defect_data): flips; a random
+    crop of at least `crop` of the area, resized back to `size` (no padded borders, which a model would
+    take for dark defects; a defect cropped away makes the sample clean, see `make_item`); a random tone
+    curve (`RandomGamma`); sensor noise of std `noise` on half the images; a slight defocus (Gaussian
+    blur, std up to `blur` px) on a third. For real data: a 1-pixel synthetic scratch does not survive
+    the crop's resampling.
+    """
+    h, w = size
+    return v2.Compose([
+        v2.RandomHorizontalFlip(),
+        v2.RandomVerticalFlip(),
+        v2.RandomResizedCrop((h, w), scale=(crop, 1.0), ratio=(0.9 * w / h, w / h / 0.9)),
+        RandomGamma(gamma),
+        v2.RandomApply([v2.GaussianNoise(sigma=noise)], p=0.5),
+        v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, blur))], p=1 / 3),
+    ])
+
+
+AUGMENTATIONS = ("none", "light", "strong")
+
+
+def augmentation(name: str, size: int | tuple[int, int]) -> Transform | None:
+    """The training augmentation a recipe names (taught in 06_training): "none", "light"
+    (`default_augmentation`: flips, brightness/contrast) or "strong" (`strong_augmentation`)."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}")
+    if name == "none":
+        return None
+    return default_augmentation() if name == "light" else strong_augmentation(as_hw(size))
 
 
 def make_item(

@@ -63,7 +63,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema: float | None = None  # decay of an exponential moving average of the weights, kept and evaluated; None: off
     balanced: bool = True  # half of each batch defective, on average
-    augment: bool = True
+    augment: str = "light"  # training augmentation: "none", "light" (flips) or "strong" (see data.transforms)
     channels_last: bool = True
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     compile: bool = False  # torch.compile the model (pays on GPU, not on CPU)
@@ -74,6 +74,10 @@ class TrainConfig:
     # decisions
     max_fpr: float | None = None  # None: score threshold at max F1 on validation; else at this false-alarm rate
     monitor: str = "joint"  # what picks best.pt: "joint" (sample AP and mask), "ap", or "loss"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, bool):  # configs written before the named augmentations
+            self.augment = "light" if self.augment else "none"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
