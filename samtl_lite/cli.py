@@ -90,6 +90,10 @@ def _summary(result: dict) -> str:
                      f"{th['min_area']} px at probability >= {th['mask']:.2f}); Seg_Recall {t['seg_recall']:.3f}, "
                      f"Seg_Accuracy {t['seg_accuracy']:.3f}, Seg_mIoU {t['seg_miou']:.3f}, "
                      f"pooled mIoU {t['pixel_miou']:.3f}")
+    if "recall_by_visibility" in t:
+        bins = t["recall_by_visibility"]["sample"]
+        seen = ", ".join(f"{b['lo']:g}-{b['hi']:g}: {b['detected']}/{b['n']}" for b in bins if b["n"])
+        lines.append(f"  sample head, defective samples caught by visibility (contrast x sqrt(pixels)): {seen}")
     if "test_gated" in result:
         g = result["test_gated"]
         lines.append(f"  mask, gated by the head: missed {g['seg_fn']}, false alarms {g['seg_fp']}; "

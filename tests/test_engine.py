@@ -421,6 +421,8 @@ def test_visible_and_faint_defects_are_graded_apart():
     assert (m["n_visible"], m["n_faint"]) == (1, 1)
     assert m["ap_visible"] == 1.0 and m["ap_faint"] == 0.5  # the faint one ranks below a clean sample
     assert (m["recall_visible"], m["recall_faint"]) == (1.0, 0.0)
+    bins = {(b["lo"], b["hi"]): (b["n"], b["detected"]) for b in m["recall_by_visibility"]["sample"]}
+    assert bins[(0.0, 5.0)] == (1, 0) and bins[(20.0, 40.0)] == (1, 1) and sum(n for n, _ in bins.values()) == 2
     from samtl_lite.data.synthetic import VISIBLE
 
     ds = SyntheticDefects(n=60, size=64, seed=1, defect_rate=0.5)

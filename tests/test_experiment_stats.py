@@ -64,3 +64,20 @@ def test_no_interval_without_finite_values(bad):
 def test_level_must_be_a_share():
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         bootstrap_interval([0.1, 0.2], level=95)
+
+
+def test_bins_tables_label_and_scale_their_edges_and_skip_empty_bins():
+    from samtl_lite.engine.experiment import bins_table
+
+    def bins(edges, ns, recalls):
+        return [{"lo": lo, "hi": hi, "n": n, "recall": r} for (lo, hi), n, r in zip(zip(edges, edges[1:]), ns, recalls)]
+
+    summary = {"seg-only": {"recall_by_area": bins([0, 1e-3, 1.0], [3, 5], [1 / 3, 0.8]),
+                            "recall_by_contrast": bins([0, 2, 8], [0, 8], [float("nan"), 0.75])},
+               "mtl": {"recall_by_area": bins([0, 1e-3, 1.0], [3, 5], [2 / 3, 1.0]),
+                       "recall_by_contrast": bins([0, 2, 8], [0, 8], [float("nan"), 1.0])}}
+    assert bins_table(summary).splitlines() == [
+        "| defect area (% of image) | n | seg-only | mtl |", "|---|---|---|---|",
+        "| 0–0.1 | 3 | 0.33 | 0.67 |", "| 0.1–100 | 5 | 0.80 | 1.00 |"]
+    assert bins_table(summary, "recall_by_contrast").splitlines()[2:] == ["| 2–8 | 8 | 0.75 | 1.00 |"]
+    assert bins_table({"mtl": {}}, "recall_by_contrast") == ""

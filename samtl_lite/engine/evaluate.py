@@ -34,6 +34,8 @@ from samtl_lite.metrics.masks import pooled_ious_from, seg_accuracy_from, seg_mi
 
 MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CONTRAST_BINS = (0.0, 1.0, 2.0, 4.0, 8.0, 100.0)  # in background-noise stds
+# contrast x sqrt(pixels): below VISIBLE (5) a defect is faint; the bins above say how far above that a model sees
+VISIBILITY_BINS = (0.0, VISIBLE, 10.0, 20.0, 40.0, 1000.0)
 
 
 @dataclass
@@ -214,8 +216,11 @@ def compute_metrics(
     area = pred.meta.get("area_fraction")
     if area is not None:
         out["recall_by_area"] = {"sample": recall_by(area, decisions, y)}
-    if "contrast" in pred.meta:
-        out["recall_by_contrast"] = {"sample": recall_by(pred.meta["contrast"], decisions, y, CONTRAST_BINS)}
+    binned = {k: (pred.meta[m], bins) for k, m, bins in (("recall_by_contrast", "contrast", CONTRAST_BINS),
+                                                         ("recall_by_visibility", "visibility", VISIBILITY_BINS))
+              if m in pred.meta}
+    for key, (values, bins) in binned.items():
+        out[key] = {"sample": recall_by(values, decisions, y, bins)}
     mask_decisions = None
     if pred.stats:
         st = pred.stats[mask_threshold]
@@ -238,8 +243,8 @@ def compute_metrics(
         mask_decisions = st["pred"] >= min_area
         if area is not None:
             out["recall_by_area"]["mask"] = recall_by(area, mask_decisions, y)
-        if "contrast" in pred.meta:
-            out["recall_by_contrast"]["mask"] = recall_by(pred.meta["contrast"], mask_decisions, y, CONTRAST_BINS)
+        for key, (values, bins) in binned.items():
+            out[key]["mask"] = recall_by(values, mask_decisions, y, bins)
     if "visibility" in pred.meta:
         out.update(by_visibility(pred, decisions, mask_decisions))
     return out
@@ -275,7 +280,7 @@ def per_sample_rows(pred: Predictions, chosen: dict[str, Any]) -> list[dict]:
     for j, i in enumerate(pred.index):
         row = {"index": int(i), "name": names[j], "label": int(pred.label[j]), "score": float(pred.score[j]),
                "decision": int(pred.score[j] >= chosen["score"])}
-        for k in ("defect_class", "area_fraction", "contrast"):
+        for k in ("defect_class", "area_fraction", "contrast", "visibility"):
             if k in pred.meta:
                 row[k] = pred.meta[k][j]
         if st is not None:

@@ -54,6 +54,12 @@ def run_cell(dataset: str, variant: str, seed: int, base: TrainConfig, out: Path
     return json.loads(done.read_text())
 
 
+# how each binned recall is labelled, and the factor its bin edges are printed with
+BIN_LABELS = {"recall_by_area": ("defect area (% of image)", 100.0),
+              "recall_by_contrast": ("defect contrast (background noise stds)", 1.0),
+              "recall_by_visibility": ("visibility (contrast × √pixels; faint below 5)", 1.0)}
+
+
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Mean and std over seeds of each metric, and the mean recall per defect-area bin, per variant."""
     table: dict[str, dict[str, Any]] = {}
@@ -64,7 +70,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
             finite = values[~np.isnan(values)]
             row[m] = {"mean": float(finite.mean()) if finite.size else float("nan"),
                       "std": float(finite.std()) if finite.size else float("nan"), "values": values.tolist()}
-        for key in ("recall_by_area", "recall_by_contrast"):
+        for key in BIN_LABELS:
             bins = [r[key]["sample"] for r in results if key in r]
             if bins:
                 row[key] = [
@@ -105,15 +111,16 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def bins_table(summary: dict[str, dict[str, Any]], key: str = "recall_by_area") -> str:
-    """Recall per defect-area bin, one column per variant."""
+    """Recall per defect-area (or contrast) bin, one column per variant."""
     names = [n for n in summary if key in summary[n]]
     if not names:
         return ""
-    lines = ["| defect area (% of image) | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    label, scale = BIN_LABELS[key]
+    lines = [f"| {label} | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     for i, b in enumerate(summary[names[0]][key]):
         if b["n"]:
             cells = [f"{summary[n][key][i]['recall']:.2f}" for n in names]
-            lines.append(f"| {100 * b['lo']:.3g}–{100 * b['hi']:.3g} | {b['n']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {scale * b['lo']:.3g}–{scale * b['hi']:.3g} | {b['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -156,8 +163,9 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
                           "defect size, mean over seeds")
         fig.savefig(out / f"recall_by_area_{dataset}.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
-        sections.append(f"### {dataset}\n\nrecipe: {r}\n\n{markdown_table(summary)}\n\n"
-                        f"Sample-decision recall by defect area (mean over seeds):\n\n{bins_table(summary)}\n")
+        tables = [f"Sample-decision recall by {BIN_LABELS[k][0].split(' (')[0]} (mean over seeds):\n\n{t}\n"
+                  for k in BIN_LABELS if (t := bins_table(summary, k))]
+        sections.append(f"### {dataset}\n\nrecipe: {r}\n\n{markdown_table(summary)}\n\n" + "\n".join(tables))
     report["wall_seconds"] = time.perf_counter() - start
     write_json(out / "results.json", report)
     (out / "results.md").write_text("\n".join(sections))
