@@ -237,12 +237,13 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
 
 
 # the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("lr", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
+METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
     """How the mask head and the joint loss are trained: each option overrides the recipe when given."""
     p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
+    p.add_argument("--weight-decay", type=at_least(0.0, float), help="AdamW weight decay (default: 1e-4)")
     p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips; the default), "
                    "strong (also crops, tone curves, noise and blur, which per-image standardisation does not undo) "
                    "or none")
