@@ -237,7 +237,8 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
 
 
 # the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask", "ema")
+METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask",
+                 "ema")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:

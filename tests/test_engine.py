@@ -373,7 +373,8 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["lr"] == 0.002  # nothing was rewritten
     assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--augment", "strong", "--no-progress"]) == 2
     assert "augment: checkpoint 'light' vs now 'strong'" in capsys.readouterr().err
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--weight-decay", "0.05", "--no-progress"]) == 2
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--weight-decay", "0.05",
+                 "--no-progress"]) == 2
     assert "weight_decay: checkpoint 0.0001 vs now 0.05" in capsys.readouterr().err
 
 
