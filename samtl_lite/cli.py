@@ -84,7 +84,8 @@ def _summary(result: dict) -> str:
     t, th = result["test"], result["thresholds"]
     lines = [f"test split, {t['n_samples']} samples ({t['n_defective']} defective); thresholds chosen on validation "
              f"({th.get('rule', 'given')}):",
-             f"  sample head: AP {t['ap']:.3f}, missed {t['fn']}, false alarms {t['fp']} at score >= {th['score']:.3f}"]
+             f"  sample head: AP {t['ap']:.3f}, recall {t['recall_at_fpr_1pct']:.3f} / {t['recall_at_fpr_5pct']:.3f} "
+             f"at 1% / 5% false alarms; missed {t['fn']}, false alarms {t['fp']} at score >= {th['score']:.3f}"]
     if "seg_recall" in t:
         lines.append(f"  mask       : missed {t['seg_fn']}, false alarms {t['seg_fp']} (defective when >= "
                      f"{th['min_area']} px at probability >= {th['mask']:.2f}); Seg_Recall {t['seg_recall']:.3f}, "

@@ -353,6 +353,8 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert main(["train", *SMALL, "--epochs", "1", "--out", str(run), "--model", "seg-only", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "sample head: AP" in out and "mask       : missed" in out and "kept epoch 1 of 1" in out
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert f"recall {test['recall_at_fpr_1pct']:.3f} / {test['recall_at_fpr_5pct']:.3f} at 1% / 5% false alarms" in out
     assert torch.get_num_threads() == 1
     torch.set_num_threads(2)
     assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "val", "--no-progress",
