@@ -43,12 +43,14 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
 
 
+# the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
+METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask",
+                 "ema")
 # CLI option -> TrainConfig field, for every option `samtl train` passes on when it is given
 TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_threshold", "group", "split_csv",
                 "split_seed", "size", "resize", "in_channels", "n_train", "n_eval", "model", "encoder", "decoder",
-                "detach_input", "use_mask", "seg_loss", "w_seg", "w_cls", "pos_weight", "loss_schedule",
-                "distance_weighting", "ema", "epochs", "batch_size", "lr",
-                "balanced", "augment", "compile", "device", "num_workers", "threads", "seed", "max_fpr", "monitor")
+                "detach_input", "seg_loss", "w_seg", "w_cls", "epochs", "batch_size", "balanced", "compile", "device",
+                "num_workers", "threads", "seed", "max_fpr", "monitor") + METHOD_FIELDS
 
 
 def _train_config(args: argparse.Namespace):
@@ -235,11 +237,6 @@ def _threshold_options(p: argparse.ArgumentParser) -> None:
 def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: str) -> None:
     """An on/off option that is None unless given, so that it overrides a recipe only when used."""
     p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
-
-
-# the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask",
-                 "ema")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:

@@ -64,3 +64,19 @@ def test_option_values_out_of_range_are_clean_errors(capsys):
         assert exit_.value.code == 2
         err = capsys.readouterr().err
         assert "samtl: error: samtl " in err and "Traceback" not in err, argv
+
+
+def test_every_train_option_that_names_a_recipe_field_reaches_the_config():
+    import argparse
+    import dataclasses
+
+    from samtl_lite import cli
+    from samtl_lite.engine import TrainConfig
+
+    train = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    options = {a.dest for a in train._actions} & fields
+    assert options - set(cli.TRAIN_FIELDS) == set()  # an option missing here would be parsed and silently ignored
+    args = train.parse_args(["--out", "x", "--weight-decay", "0.05", "--augment", "strong", "--lr", "1e-3"])
+    config = cli._train_config(args)
+    assert (config.weight_decay, config.augment, config.lr) == (0.05, "strong", 1e-3)
