@@ -195,8 +195,7 @@ def get_splits(
         raise DataError(f"{split_csv}: give either a group regex or a split CSV, not both. Drop one of them.")
     channels = check_channels(native_channels(name, images) if channels is None else channels)
     size = size or (128 if name == "synthetic" else 256)
-    named = augment if isinstance(augment, str) else "light" if augment else "none"
-    tf = transform if transform is not None else augmentation(named, size)
+    tf = transform if transform is not None else augmentation(augment, size)
     if name == "synthetic":
         return (synthetic_benchmark("train", size, n=n_train, transform=tf, channels=channels),
                 synthetic_benchmark("val", size, n=n_eval, channels=channels),

@@ -87,9 +87,16 @@ def strong_augmentation(size: tuple[int, int], crop: float = 0.75, gamma: tuple[
 AUGMENTATIONS = ("none", "light", "strong")
 
 
-def augmentation(name: str, size: int | tuple[int, int]) -> Transform | None:
-    """The training augmentation a recipe names (taught in 06_training): "none", "light"
+def augmentation_name(value: bool | str) -> str:
+    """A named augmentation, also from the on/off flag that configs held before names (taught in 01_defect_data):
+    True is "light", False "none"."""
+    return value if isinstance(value, str) else "light" if value else "none"
+
+
+def augmentation(name: bool | str, size: int | tuple[int, int]) -> Transform | None:
+    """The training augmentation a recipe names (taught in 01_defect_data): "none", "light"
     (`default_augmentation`: flips, brightness/contrast) or "strong" (`strong_augmentation`)."""
+    name = augmentation_name(name)
     if name not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {name!r}; choose from {', '.join(AUGMENTATIONS)}")
     if name == "none":

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from samtl_lite.data.transforms import augmentation_name
+
 MODEL_KEYS = ("model", "encoder", "decoder", "in_channels", "detach_input", "use_mask")
 # Fields a resumed run may change: they alter neither the network nor the data nor the optimisation
 # already done. `epochs` may grow: the cosine schedule is then stretched over the new total.
@@ -76,8 +78,7 @@ class TrainConfig:
     monitor: str = "joint"  # what picks best.pt: "joint" (sample AP and mask), "ap", or "loss"
 
     def __post_init__(self) -> None:
-        if isinstance(self.augment, bool):  # configs written before the named augmentations
-            self.augment = "light" if self.augment else "none"
+        self.augment = augmentation_name(self.augment)  # configs written before the names said true/false
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

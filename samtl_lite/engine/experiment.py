@@ -111,7 +111,7 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def bins_table(summary: dict[str, dict[str, Any]], key: str = "recall_by_area") -> str:
-    """Recall per defect-area (or contrast) bin, one column per variant."""
+    """Recall per bin of one of `BIN_LABELS` (defect area by default), one column per variant."""
     names = [n for n in summary if key in summary[n]]
     if not names:
         return ""
