@@ -1,8 +1,9 @@
 """The CUDA path of training: tests that need a GPU (skipped without one) and the parts a CPU can check.
 
 On a CPU: `bench/bench_gpu.py` smoke-tests and refuses cleanly without CUDA, `Distributed.from_env` puts each
-process on its own GPU before joining NCCL, and `TrainLoader` builds its CUDA loader (pinned memory, persistent
-workers, reseeded each epoch). On a GPU: a tiny `fit` under bf16 autocast and a real pinned, persistent loader.
+process on its own GPU before joining NCCL, `TrainLoader` builds its CUDA loader (pinned memory, persistent
+workers, reseeded each epoch), and two gloo ranks average the loss balance's gradients. On a GPU: a tiny `fit`
+under bf16 autocast and a real pinned, persistent loader.
 """
 
 from __future__ import annotations
@@ -87,6 +88,26 @@ def test_from_env_without_cuda_joins_gloo_and_sets_no_device(monkeypatch):
     Distributed.from_env()
     assert [name for name, _, _ in calls] == ["init_process_group"]
     assert backend_of(calls[0]) == "gloo"
+
+
+def _average_on_rank(rank: int, init: str, results) -> None:
+    """One of two gloo ranks: a parameter whose gradient is rank + 1, averaged by `Distributed.average_grads`."""
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    p, untouched = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(1))
+    p.grad = torch.full((2,), float(rank + 1))
+    Distributed(rank=rank, world=2).average_grads([p, untouched])
+    results[rank] = (p.grad.tolist(), untouched.grad)
+    dist.destroy_process_group()
+
+
+def test_average_grads_gives_every_rank_the_mean_gradient(tmp_path):
+    """The learned loss balance lives outside DistributedDataParallel: its gradients are averaged by hand, so
+    every rank takes the same step (ranks 1 and 2 -> 1.5 on both; a parameter without a gradient is skipped)."""
+    ctx = torch.multiprocessing.get_context("spawn")
+    results = ctx.Manager().dict()
+    torch.multiprocessing.start_processes(_average_on_rank, args=(f"file://{tmp_path / 'group'}", results),
+                                          nprocs=2, start_method="spawn")
+    assert dict(results) == {0: ([1.5, 1.5], None), 1: ([1.5, 1.5], None)}
 
 
 def test_cuda_loader_pins_memory_keeps_its_workers_and_reseeds_each_epoch():

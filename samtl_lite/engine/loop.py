@@ -99,6 +99,16 @@ class Distributed:
         dist.all_gather_object(parts, part)
         return Predictions.merge(parts)
 
+    def average_grads(self, params: Any) -> None:
+        """Average gradients over the ranks: DistributedDataParallel does it for the model, not for parameters
+        outside it, such as the learned loss balance (without this, each rank would learn its own weights)."""
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
 
 SYNC_EVERY = 25  # on a GPU, steps between the finiteness checks that make the CPU wait
 
@@ -310,6 +320,7 @@ def fit(
                 )
             opt.zero_grad(set_to_none=True)
             scaler.scale(parts.total).backward()
+            ddp.average_grads(loss_fn.parameters())
             scaler.unscale_(opt)
             nn.utils.clip_grad_norm_(raw.parameters(), config.grad_clip)
             scaler.step(opt)
