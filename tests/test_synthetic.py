@@ -4,6 +4,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from samtl_lite.data import SyntheticDefects, polyline_distance
+from samtl_lite.data.catalog import get_splits
 from samtl_lite.data.synthetic import synthetic_benchmark
 
 
@@ -14,6 +15,34 @@ def test_same_seed_same_tensors_and_any_order():
         assert torch.equal(a[i]["mask"], b[i]["mask"])
     c = SyntheticDefects(n=40, seed=8)
     assert not torch.equal(a[3]["image"], c[3]["image"])
+
+
+def test_cache_gives_the_same_items_and_keeps_them_unaugmented():
+    plain = SyntheticDefects(n=12, size=48, seed=5)
+    cached = SyntheticDefects(n=12, size=48, seed=5, cache=True)
+    for i in (3, 3, 0, 11, 3):
+        a, b = plain[i], cached[i]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+        assert a["meta"] == b["meta"]
+        b["image"].zero_()  # what a caller does to its item must not reach the cache
+        b["meta"]["name"] = "changed"
+    assert sorted(cached.cache) == [0, 3, 11]
+    assert torch.equal(cached[3]["image"], plain[3]["image"]) and cached[3]["meta"] == plain[3]["meta"]
+    flip = lambda d: {k: v.flip(-1) for k, v in d.items()}  # noqa: E731
+    flips = SyntheticDefects(n=12, size=48, seed=5, cache=True, transform=flip)
+    assert torch.equal(flips[3]["image"], plain[3]["image"].flip(-1))
+    assert torch.equal(flips[3]["image"], plain[3]["image"].flip(-1))  # twice: the cache holds the unflipped draw
+
+
+def test_cache_rule_counts_float_images_and_bool_masks():
+    from samtl_lite.data.io import CACHE_BYTES, cache_fits
+
+    assert CACHE_BYTES == 2 * 1024**3
+    per_sample = 128 * 128 * (4 + 1)  # float32 gray image + bool mask
+    assert cache_fits(CACHE_BYTES // per_sample, 128, 1) and not cache_fits(CACHE_BYTES // per_sample + 1, 128, 1)
+    assert cache_fits(2000, (192, 128), 3) and not cache_fits(40000, 128, 1) and not cache_fits(10, None, 1)
+    train, val, test = get_splits("synthetic", 32, n_train=40, n_eval=20)
+    assert train.cache == {} and val.cache == {} and test.cache is None  # test is read once: nothing to keep
 
 
 def test_same_data_across_worker_counts():

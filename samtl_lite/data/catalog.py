@@ -179,10 +179,10 @@ def get_splits(
     Real datasets are resized to `size` (256² unless given) by `resize`: "stretch" or "pad" (keep
     the aspect ratio, see `fit_and_pad`). `channels=None` reads each dataset's `native_channels`.
     Real datasets are decoded and resized once per run and kept in memory when that fits
-    (`PairDataset(cache="auto")`). `augment` names the training split's augmentation (see
-    `augmentation`; True is "light", False "none"); `transform` replaces it. `mask_threshold`
-    (`load_mask`), and for `folder` `mask_suffix` and `missing_mask` (`ImageMaskFolder`), say how
-    masks are read.
+    (`PairDataset(cache="auto")`); so are the synthetic training and validation splits, read every epoch.
+    `augment` names the training split's augmentation (see `augmentation`; True is "light", False
+    "none"); `transform` replaces it. `mask_threshold` (`load_mask`), and for `folder` `mask_suffix`
+    and `missing_mask` (`ImageMaskFolder`), say how masks are read.
     """
     check_resize(resize)
     given = {"images": images, "masks": masks, "group": group, "split_csv": split_csv, "mask_suffix": mask_suffix,
@@ -197,8 +197,8 @@ def get_splits(
     size = size or (128 if name == "synthetic" else 256)
     tf = transform if transform is not None else augmentation(augment, size)
     if name == "synthetic":
-        return (synthetic_benchmark("train", size, n=n_train, transform=tf, channels=channels),
-                synthetic_benchmark("val", size, n=n_eval, channels=channels),
+        return (synthetic_benchmark("train", size, n=n_train, transform=tf, channels=channels, cache="auto"),
+                synthetic_benchmark("val", size, n=n_eval, channels=channels, cache="auto"),
                 synthetic_benchmark("test", size, n=n_eval, channels=channels))
     opts: dict[str, Any] = {"size": size, "channels": channels, "resize": resize,
                             "mask_threshold": mask_threshold, "cache": "auto"}

@@ -159,6 +159,16 @@ def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
     return (int(h), int(w))
 
 
+CACHE_BYTES = 2 * 1024**3  # what `cache="auto"` may keep in memory per dataset
+
+
+def cache_fits(n: int, size: int | tuple[int, int] | None, channels: int) -> bool:
+    """Whether `n` samples of `size` (float32 image, bool mask) fit in `CACHE_BYTES`: the rule of the
+    datasets' `cache="auto"` (taught in 01_defect_data). No size, no cache: sizes would differ."""
+    h, w = as_hw(size) if size is not None else (0, 0)
+    return 0 < n * h * w * (4 * channels + 1) <= CACHE_BYTES
+
+
 def resize_image(image: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Resize an image [C, H, W] bilinearly with anti-aliasing (taught in 01_defect_data)."""
     out = TF.resize(image, list(as_hw(size)), antialias=True)

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from samtl_lite.data.io import (
     IMAGE_EXTENSIONS,
-    as_hw,
+    cache_fits,
     check_resize,
     data_dir,
     fit_and_pad,
@@ -45,9 +45,6 @@ class Sample:
     defect_class: str = ""
 
 
-CACHE_BYTES = 2 * 1024**3  # what `cache="auto"` may keep in memory per dataset
-
-
 class PairDataset(Dataset):
     """Image/mask pairs on disk -> item dicts, with resizing, padding and joint augmentation.
 
@@ -58,7 +55,7 @@ class PairDataset(Dataset):
     `mask_threshold` is how mask files are read (see `load_mask`): None means any non-zero value.
     `cache=True` keeps each sample after decoding and resizing (float32 image, bool mask: exactly what
     the files give), so an epoch pays for the augmentation only; `"auto"` caches when `size` is set and
-    the cache would take at most `CACHE_BYTES`.
+    the cache fits (`cache_fits`).
     """
 
     def __init__(
@@ -79,8 +76,7 @@ class PairDataset(Dataset):
         self.size, self.transform, self.channels, self.pad_to = size, transform, channels, pad_to
         self.resize, self.mask_threshold = check_resize(resize), mask_threshold
         if cache == "auto":
-            h, w = as_hw(size) if size is not None else (0, 0)
-            cache = 0 < len(samples) * h * w * (4 * channels + 1) <= CACHE_BYTES
+            cache = cache_fits(len(samples), size, channels)
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] | None = {} if cache else None
 
     def __len__(self) -> int:

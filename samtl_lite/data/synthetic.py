@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from samtl_lite.data.io import as_hw
+from samtl_lite.data.io import as_hw, cache_fits
 from samtl_lite.data.transforms import Transform, make_item
 
 DEFECT_TYPES = ("scratch", "crack", "pit", "stain")
@@ -62,6 +62,8 @@ class SyntheticDefects(Dataset):
     length as a fraction of the shorter side), `stain_radius_range` (likewise) and `max_defects`.
     `meta["visibility"]` is the most visible defect's contrast x sqrt(its pixels); below `VISIBLE`
     (Rose's criterion, 5) a defect is *faint*: kept in the data, but graded apart from visible ones.
+    `cache=True` keeps every drawn sample in memory (80 KiB each at 128²), so later epochs skip the drawing;
+    `"auto"` caches when that fits (`cache_fits`).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class SyntheticDefects(Dataset):
         stain_radius_range: tuple[float, float] = (0.03, 0.15),
         max_defects: int = 3,
         transform: Transform | None = None,
+        cache: bool | str = False,
     ) -> None:
         unknown = set(defect_types) - set(DEFECT_TYPES) or set(backgrounds) - set(BACKGROUNDS)
         if unknown:
@@ -98,6 +101,8 @@ class SyntheticDefects(Dataset):
         h, w_ = self.size
         self._yy = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]
         self._xx = np.linspace(-0.5, 0.5, w_, dtype=np.float32)[None, :]
+        cache = cache_fits(n, size, channels) if cache == "auto" else cache
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray, dict[str, Any]]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return self.n
@@ -113,9 +118,14 @@ class SyntheticDefects(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.n:
             raise IndexError(f"index {index} out of range for {self.n} samples")
-        image, mask, meta = self.render(index)
-        img = torch.from_numpy(image)
-        return make_item(img, torch.from_numpy(mask[None].astype(np.float32)), meta, self.transform)
+        if self.cache is not None and index in self.cache:
+            image, mask, meta = self.cache[index]
+        else:
+            image, mask, meta = self.render(index)
+            if self.cache is not None:
+                self.cache[index] = (image, mask, meta)
+        img = torch.from_numpy(image.copy())  # the cache stays as drawn
+        return make_item(img, torch.from_numpy(mask[None].astype(np.float32)), dict(meta), self.transform)
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Draw sample `index`: image [C,H,W] float32, mask [H,W] bool, meta dict."""
