@@ -7,10 +7,10 @@ only what using it needs: the weights, the recipe and the thresholds chosen on v
 `tests/test_pretrained.py` retrains none of them; it checks that each loads and reproduces its
 recorded validation metrics.
 
-    python -m samtl_lite.pretrained runs/demo/mtl/best.pt synthetic-mtl "samtl demo"   # add or replace one
+    python -m samtl_lite.pretrained runs/demo/mtl/best.pt my-mtl "samtl demo"   # add or replace one
 
-The three on hand: synthetic-mtl and synthetic-seg-only from `samtl demo`, mt-mtl from
-`samtl experiment --recipe cpu` (Magnetic Tile, mtl, seed 0), all on the 2-core CPU with 2 threads.
+The three on hand come from `samtl experiment --recipe cpu`, seed 0, on the 2-core CPU with 2 threads:
+synthetic-mtl and synthetic-seg-only (recipe synthetic-cpu) and mt-mtl (Magnetic Tile, recipe mt-cpu).
 """
 
 from __future__ import annotations
