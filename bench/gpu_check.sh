@@ -4,19 +4,24 @@
 #   bench      bench/bench_gpu.py: training images/s, eager and torch.compile, data loading excluded and included
 #   mt         the Magnetic Tile GPU recipe (mt-gpu), seed 0: its wall time and test summary
 #   notebooks  every notebook in full mode (SAMTL_FAST=0) under nbval, each with its wall time
+#   tests      tests/test_gpu.py, whose CUDA tests skip everywhere else
 #   ddp        with several GPUs: mt-gpu under torchrun on all of them, and the speed-up over one GPU
 #
 #   bash bench/gpu_check.sh [STEP ...]    # on the GPU machine, from anywhere; e.g. `bash bench/gpu_check.sh notebooks`
 #   bash bench/gpu_check.sh wheels        # here, with network: fetch nbval's wheels into .whl/ for an offline machine
 #
+# The notebooks run all at once, each in its own process with 2 CPU threads, so that the nine fit in one budget;
+# the wall time printed for each is therefore an upper bound on what it takes alone.
+#
 # The steps share a budget of GPU_CHECK_BUDGET seconds (default 540); each also has its own limit (`timeout`),
 # so a hung step cannot eat the rest, and a step left with too little time is skipped and said to be.
 # Everything printed also goes to $OUT/gpu_check.log when $OUT is set; run folders (last.pt is about 145 MB)
-# go to a scratch folder and only their metrics.json and history.json are copied to $OUT.
+# go to a scratch folder and only their metrics.json, history.json, config.json and curves.png are copied to $OUT.
 # On the lent machine (nothing outside it reachable; 64 MiB travel per call): make a temporary, git-ignored copy
-# of the data for the call (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MB; never commit it,
-# and `rm -rf data` afterwards) and run `bash bench/gpu_check.sh` carrying data; data and the 19 MB of wheels exceed 64 MiB together, so the notebooks need a second call on the
-# warm machine (data/ and .venv stay there): `bash bench/gpu_check.sh notebooks` carrying .whl.
+# of the data for the call (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MiB; never commit it,
+# and `rm -rf data` afterwards) and run `bash bench/gpu_check.sh` carrying data and .whl. The wheels step keeps
+# only what the GPU image lacks and leaves out jedi, debugpy and widgetsnbextension, which the kernel and the
+# widgets import only when present (5 MiB instead of 19), so data, wheels and the repository fit in one call.
 # Settings: SAMTL_DATA_DIR (default: the first of shared/data, ../shared/data, data holding magnetic_tile);
 # BENCH_ARGS (default "--steps 30 --warmup 10 --workers 0 8"); MT_ARGS, extra `samtl train` options for mt and
 # ddp (default none: the recipe exactly as `samtl train --recipe mt-gpu` runs it, with up to 8 DataLoader workers);
@@ -34,19 +39,24 @@ if [ "${1:-}" = wheels ]; then
     done
     python3 -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp "${plats[@]}" \
         -d .whl nbval ipykernel ipywidgets || exit 1
+    # the GPU image has these (KINDS.md of the device tool lists its packages); the last four are optional
+    for have in attrs coverage iniconfig packaging pluggy psutil pygments pytest python_dateutil typing_extensions \
+        jedi parso debugpy widgetsnbextension; do
+        rm -f .whl/"$have"-*.whl
+    done
     exclude=$(git rev-parse --git-path info/exclude) && mkdir -p "$(dirname "$exclude")" && touch "$exclude"
     grep -qx '/.whl/' "$exclude" || echo '/.whl/' >>"$exclude"
-    echo "$(find .whl -name "*.whl" | wc -l) wheels, $(du -sh .whl | cut -f1), in .whl/ (git ignores it):" \
+    echo "$(find .whl -type f -name "*.whl" | wc -l) wheels, $(du -sh .whl | cut -f1), in .whl/ (git ignores it):" \
         "name .whl in the run's carry"
     exit 0
 fi
 
 STEPS=("$@")
-[ ${#STEPS[@]} -eq 0 ] && STEPS=(bench mt notebooks ddp)
+[ ${#STEPS[@]} -eq 0 ] && STEPS=(bench mt tests notebooks ddp)
 for s in "${STEPS[@]}"; do
     case $s in
-    bench | mt | notebooks | ddp) ;;
-    *) echo "usage: bash bench/gpu_check.sh [bench|mt|notebooks|ddp ...] | wheels" >&2 && exit 2 ;;
+    bench | mt | tests | notebooks | ddp) ;;
+    *) echo "usage: bash bench/gpu_check.sh [bench|mt|tests|notebooks|ddp ...] | wheels" >&2 && exit 2 ;;
     esac
 done
 
@@ -110,8 +120,9 @@ print("import site;", *(f"site.addsitedir({d!r});" for d in sorted(dirs)))' >"$s
 notebook_tools() {
     local check="import nbval, ipykernel, ipywidgets"
     "$PY" -c "$check" 2>/dev/null && return 0
-    [ -d .whl ] && timeout 300 "$PY" -m pip install -q --disable-pip-version-check --no-index --find-links .whl \
-        nbval ipykernel ipywidgets && "$PY" -c "$check"
+    # --no-deps: the wheels are only what the machine lacks (see `wheels`), so pip must not resolve the rest
+    [ -d .whl ] && timeout 300 "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps .whl/*.whl \
+        && "$PY" -c "$check"
 }
 
 echo "== gpu_check $(date -u +%FT%TZ), steps: ${STEPS[*]}, budget ${BUDGET}s"
@@ -156,8 +167,8 @@ mt_run() {
     step "$name" "$limit" "$@" -m samtl_lite.cli train --recipe mt-gpu --seed 0 --out "$WORK/$name" --no-progress \
         $MT_ARGS
     rc=$?
-    for f in metrics history; do  # history.json holds every finished epoch, also of a run stopped by its limit
-        if [ -n "${OUT:-}" ] && [ -f "$WORK/$name/$f.json" ]; then cp "$WORK/$name/$f.json" "$OUT/$name-$f.json"; fi
+    for f in metrics.json history.json config.json curves.png; do  # history.json: every finished epoch, also of a
+        if [ -n "${OUT:-}" ] && [ -f "$WORK/$name/$f" ]; then cp "$WORK/$name/$f" "$OUT/$name-$f"; fi  # stopped run
     done
     return $rc
 }
@@ -170,7 +181,10 @@ for s in "${STEPS[@]}"; do
         step "bench_gpu.py --compile" 240 "$PY" bench/bench_gpu.py --compile $BENCH_ARGS
         ;;
     mt)
-        mt_run mt-gpu 300 "$PY" && MT_WALL=$WALL
+        mt_run mt-gpu 360 "$PY" && MT_WALL=$WALL
+        ;;
+    tests)
+        step tests/test_gpu.py 120 "$PY" -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py
         ;;
     notebooks)
         if ! notebook_tools; then
@@ -179,8 +193,23 @@ for s in "${STEPS[@]}"; do
             SUMMARY+=("| notebooks | skipped (no nbval) | - |")
             continue
         fi
+        echo "== notebooks: all at once, each with 2 CPU threads and its own log"
+        pids=()
         for nb in notebooks/[0-9]*.ipynb; do
-            step "$nb" 240 env SAMTL_FAST=0 "$PY" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env "$nb"
+            log="$WORK/$(basename "$nb" .ipynb).log"
+            (
+                step "$nb" 300 env SAMTL_FAST=0 OMP_NUM_THREADS=2 "$PY" -m pytest -q -p no:cacheprovider --nbval-lax \
+                    --nbval-current-env "$nb" >"$log" 2>&1
+                echo "${SUMMARY[-1]}" >"$log.row"
+            ) &
+            pids+=($!)
+        done
+        wait "${pids[@]}"  # not a bare `wait`: that would also wait for the log's tee
+        for log in "$WORK"/[0-9]*.log; do
+            tail -n 4 "$log"
+            row=$(cat "$log.row")
+            SUMMARY+=("$row")
+            [[ $row == *"| ok |"* ]] || FAILURES=$((FAILURES + 1))
         done
         ;;
     ddp)
@@ -190,7 +219,7 @@ for s in "${STEPS[@]}"; do
             continue
         fi
         if [[ " ${STEPS[*]} " != *" mt "* ]]; then  # the one-GPU time to compare with
-            mt_run mt-gpu 300 "$PY" && MT_WALL=$WALL
+            mt_run mt-gpu 360 "$PY" && MT_WALL=$WALL
         fi
         if mt_run "mt-gpu-ddp$GPUS" 300 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" \
             && [ -n "$MT_WALL" ]; then
