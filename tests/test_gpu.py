@@ -83,9 +83,11 @@ def test_from_env_puts_the_process_on_its_gpu_before_joining_nccl(monkeypatch):
     assert ddp == Distributed(rank=1, world=2, local_rank=1)
 
 
-def test_from_env_without_cuda_joins_gloo_and_sets_no_device(monkeypatch):
-    calls = fake_torchrun(monkeypatch, cuda=False)
-    Distributed.from_env()
+@pytest.mark.parametrize(("cuda", "device"), [(False, "auto"), (True, "cpu")])
+def test_from_env_off_cuda_joins_gloo_and_sets_no_device(monkeypatch, cuda, device):
+    """No GPU, or `--device cpu` on a machine with one: the ranks train on the CPU and meet over gloo."""
+    calls = fake_torchrun(monkeypatch, cuda=cuda)
+    Distributed.from_env(device)
     assert [name for name, _, _ in calls] == ["init_process_group"]
     assert backend_of(calls[0]) == "gloo"
 

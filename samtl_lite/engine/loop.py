@@ -78,13 +78,16 @@ class Distributed:
     local_rank: int = 0
 
     @classmethod
-    def from_env(cls) -> Distributed:
-        """Read torchrun's variables; join the process group (each process on its own GPU first, as NCCL needs)."""
+    def from_env(cls, device: str = "auto") -> Distributed:
+        """Read torchrun's variables and join the process group: NCCL, each process on its own GPU first (as NCCL
+        needs), when `device` means CUDA; else gloo, so `--device cpu` trains on the CPU even where a GPU is."""
         world, local = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
         if world > 1 and not dist.is_initialized():
-            if torch.cuda.is_available():
+            if pick_device(device).type == "cuda":
                 torch.cuda.set_device(local)
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+                dist.init_process_group("nccl")
+            else:
+                dist.init_process_group("gloo")
         return cls(int(os.environ.get("RANK", "0")), world, local)
 
     @property
@@ -240,9 +243,10 @@ def fit(
     `last.pt` every epoch (in that order, so any state on disk resumes), and `history.json`.
     `resume=True` continues from `out/last.pt`. Without progress bars, prints one line per epoch.
     """
-    ddp = Distributed.from_env()
-    device = torch.device(f"cuda:{ddp.local_rank}") if ddp.world > 1 and torch.cuda.is_available() \
-        else pick_device(config.device)
+    ddp = Distributed.from_env(config.device)
+    device = pick_device(config.device)
+    if ddp.world > 1 and device.type == "cuda":
+        device = torch.device(f"cuda:{ddp.local_rank}")
     torch.set_num_threads(config.threads or default_threads())
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -125,7 +125,7 @@ def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = Fals
         check_compatible(load_checkpoint(out / "last.pt"), config, out / "last.pt")
     seed_everything(config.seed)
     train, val, test = splits_of(config)
-    ddp = Distributed.from_env()
+    ddp = Distributed.from_env(config.device)
     note = resize_note(train, config.resolved_size(), config.resize)
     if note and ddp.main:
         print(f"note: {note}")
