@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import write_gray
 from matplotlib.figure import Figure
+from torch import nn
 
 import samtl_lite.engine.loop as loop
 from samtl_lite import CheckpointError, TrainingDiverged
@@ -51,6 +52,28 @@ def test_fit_writes_history_and_checkpoints(tmp_path):
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["epoch"] == 2 and TrainConfig.from_dict(state["config"]) == TrainConfig(**TINY)
     assert (tmp_path / "best.pt").is_file()
+
+
+def test_fit_notes_a_collapsed_sample_head_once(capsys):
+    """A head whose last layer outputs its bias alone scores every sample the same: the run says so, once, and
+    names the fix; a head that learns, and the seg-only model (no head), get no note."""
+    train, val = tiny_data()
+    config = TrainConfig(**TINY)
+    collapsed = build_from_config(config)
+    last = collapsed.cls_head.mlp[-1]
+    nn.init.zeros_(last.weight)
+    last.weight.requires_grad_(False)  # frozen at zero: the score is sigmoid(bias) for every sample
+    history = fit(collapsed, train, val, config, progress=False)
+    out = capsys.readouterr().out
+    assert all(h["val_score_range"] == 0 for h in history)
+    assert out.count("the sample head gave every validation sample the same score") == 1
+    assert "note: epoch 1:" in out and "lower --lr (now 0.003)" in out
+    for variant in ("mtl", "seg-only"):
+        torch.manual_seed(0)
+        history = fit(build_from_config(TrainConfig(**TINY, model=variant)), train, val,
+                      TrainConfig(**TINY, model=variant), progress=False)
+        assert "same score" not in capsys.readouterr().out
+        assert variant == "seg-only" or history[-1]["val_score_range"] > 0
 
 
 @pytest.mark.parametrize("options", [{}, {"ema": 0.9, "loss_schedule": "uncertainty"}], ids=["plain", "ema"])

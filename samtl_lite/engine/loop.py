@@ -199,7 +199,18 @@ def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfi
     pred = ddp.gather(pred)
     chosen = thresholds_on(pred, config.max_fpr)  # without defective samples: 0.5, and the loss picks best.pt
     metrics = metrics_at(pred, chosen)
-    return {**metrics, "loss": pred.loss, **{f"thr_{k}": v for k, v in chosen.items() if k != "rule"}}
+    spread = float(np.ptp(pred.score)) if len(pred.score) else float("nan")  # 0: one score for every sample
+    return {**metrics, "loss": pred.loss, "score_range": spread,
+            **{f"thr_{k}": v for k, v in chosen.items() if k != "rule"}}
+
+
+def collapse_note(row: dict[str, Any], config: TrainConfig) -> str | None:
+    """A note when the sample head gave every validation sample the same score: its pooled features went to zero
+    (a learning rate too high does this), its AP is chance, and it seldom recovers; None otherwise."""
+    if config.model == "seg-only" or not row.get("val_score_range", 1.0) < 1e-6:
+        return None
+    return (f"note: epoch {row['epoch']}: the sample head gave every validation sample the same score, so its AP is "
+            f"chance: the head has collapsed and seldom recovers. Train again with a lower --lr (now {config.lr:g}).")
 
 
 def selection_key(row: dict[str, Any], monitor: str) -> tuple[float, float]:
@@ -297,6 +308,7 @@ def fit(
         start, best, history = state["epoch"] + 1, tuple(state["best"]), list(state["history"])
 
     show = progress and ddp.main
+    noted = False
     epochs = tqdm(range(start, config.epochs), desc="epochs", disable=not show, initial=start, total=config.epochs)
     for epoch in epochs:
         began = time.perf_counter()
@@ -363,6 +375,10 @@ def fit(
             (out / "history.json").write_text(json.dumps(history, indent=1))
         if ddp.main and not show:  # after the checkpoints: a line on screen means the epoch is on disk
             print(epoch_line(row, config.epochs, time.perf_counter() - began), flush=True)
+        if not noted and (note := collapse_note(row, config)):
+            noted = True
+            if ddp.main:
+                (tqdm.write if show else print)(note)
     return history
 
 
