@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.data import Dataset, Subset
 
-from samtl_lite.data.io import as_hw, check_channels, check_resize, image_size, is_colour, list_images
+from samtl_lite.data.io import as_hw, check_channels, check_resize, is_colour, list_images
 from samtl_lite.data.real import (
     DAGM,
     ImageMaskFolder,
@@ -20,6 +21,7 @@ from samtl_lite.data.real import (
     PairDataset,
     split_by_group,
 )
+from samtl_lite.data.stats import image_shapes
 from samtl_lite.data.synthetic import synthetic_benchmark
 from samtl_lite.data.transforms import Transform, augmentation
 from samtl_lite.errors import DataError
@@ -222,18 +224,22 @@ def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: st
     """One line saying how preprocessing changes a dataset's images, when it changes them a lot; else
     None (taught in 09_real_data).
 
-    Looks at the first sample's native size (read from the file header, not decoded): an aspect
-    ratio changed more than 1.5x by "stretch", a side shrunk more than 4x, colour read as gray.
+    Looks at the image of median shape among up to 200 (read from the file headers, not decoded): an
+    aspect ratio changed more than 1.5x by "stretch", a side shrunk more than 4x, colour read as gray.
     `size` None means the dataset's own `size`. Synthetic data is drawn at its size: never a note.
     """
+    shapes = image_shapes(dataset, most=200)
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
-    if not isinstance(dataset, PairDataset):
+    if shapes is None:
         return None
     path, size = dataset.samples[0].image, size if size is not None else dataset.size
     notes = []
     if size is not None:
-        (w, h), (out_h, out_w) = image_size(path), as_hw(size)
+        aspect = shapes[:, 1] / shapes[:, 0]
+        (w, h), (out_h, out_w) = shapes[np.argsort(aspect, kind="stable")[len(aspect) // 2]], as_hw(size)
+        shape = f"{w}x{h} images (width x height)" if len(np.unique(aspect)) == 1 else \
+            f"images of median shape {w}x{h} (width x height; height / width {aspect.min():.2f} to {aspect.max():.2f})"
         if resize == "pad":
             sy = sx = min(out_h / h, out_w / w)
         else:
@@ -242,10 +248,10 @@ def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: st
         if stretch > 1.5:
             scale = max(out_h, out_w) / max(h, w)
             fit_h, fit_w = (max(16, round(n * scale / 16) * 16) for n in (h, w))  # the encoder's stride
-            notes.append(f"stretching {w}x{h} images (width x height) to {out_w}x{out_h} changes their aspect ratio "
+            notes.append(f"stretching {shape} to {out_w}x{out_h} changes their aspect ratio "
                          f"{stretch:.1f}x: use --resize pad, or --size {fit_h} {fit_w} (H W)")
         if shrink > 4:
-            notes.append(f"{w}x{h} images shrink {shrink:.1f}x to fit {out_w}x{out_h}: defects a few pixels wide "
+            notes.append(f"{shape} shrink {shrink:.1f}x to fit {out_w}x{out_h}: defects a few pixels wide "
                          "may vanish; use a larger --size")
     if dataset.channels == 1 and is_colour(path):
         notes.append(f"colour images ({path.name}) are read as gray: use --channels 3 to keep colour")

@@ -26,12 +26,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "synthetic-cpu": {**DEMO_CPU, "epochs": 1, "n_train": 40000},
     "synthetic-gpu": SYNTHETIC_GPU,
     "synthetic-fast": {**DEMO_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1
-    # Magnetic Tile on a CPU: its tiles are about 1.5x taller than wide, so H x W keeps their shape. At 192x128
-    # an epoch costs about half what it does at 256x176, and 54 of them beat 30 at the larger size; weight decay
-    # 0.05 and the weights' moving average steady the seeds (docs/results.md, "The weakest seed, probed")
+    # Magnetic Tile on a CPU: its tiles vary in shape (height / width 0.37 to 2.81, median 1.18), so any one size
+    # stretches some; 192x128 (H x W) was chosen by measurement. An epoch there costs about half what it does at
+    # 256x176, and 54 of them beat 30 at the larger size; weight decay 0.05 and the weights' moving average steady
+    # the seeds (docs/results.md, "The weakest seed, probed")
     "mt-cpu": {"data": "magnetic-tile", "encoder": "tiny", "size": [192, 128], "epochs": 54, "batch_size": 16,
                "weight_decay": 0.05, "ema": 0.99},
-    # on a GPU: the ResNet-18 U-Net, with what the CPU recipe found (tile shape, weight decay, moving average)
+    # on a GPU: the ResNet-18 U-Net, with what the CPU recipe found (its H x W shape, weight decay, moving average)
     "mt-gpu": {"data": "magnetic-tile", "encoder": "resnet18", "size": [384, 256], "epochs": 60, "batch_size": 16,
                "weight_decay": 0.05, "ema": 0.99},
     "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
