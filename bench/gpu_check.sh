@@ -110,8 +110,9 @@ setup() {
     python3 -c 'import sysconfig; dirs = {sysconfig.get_path(k) for k in ("purelib", "platlib")}
 print("import site;", *(f"site.addsitedir({d!r});" for d in sorted(dirs)))' >"$site/machine-packages.pth"
     [ -d .whl ] && from=(--no-index --find-links .whl)
-    "${pip[@]}" "${from[@]}" -e ".[dev]" && return 0
-    echo "== setup: pip install -e .[dev] failed (offline?): samtl_lite from this folder, on the machine's packages"
+    "${pip[@]}" "${from[@]}" -e ".[dev]" >/tmp/samtl-pip.log 2>&1 && return 0
+    echo "== setup: pip install -e .[dev] failed (offline? $(grep -m1 -o "ERROR.*" /tmp/samtl-pip.log)):" \
+        "samtl_lite from this folder, on the machine's packages"
     pwd >"$site/samtl-lite-src.pth"
     "$PY" -c 'import samtl_lite, torch'
 }
