@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the named recipe (or, with --resume, the run's own), then the options given."""
     from samtl_lite.data.catalog import native_channels
     from samtl_lite.engine import RECIPES, TrainConfig, load_checkpoint, recipe
+    from samtl_lite.engine.recipes import default_recipe
 
     given = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None}
     if isinstance(given.get("size"), list) and len(given["size"]) == 1:
@@ -64,8 +66,11 @@ def _train_config(args: argparse.Namespace):
     if args.resume:
         base = load_checkpoint(Path(args.out) / "last.pt")["config"]
         return TrainConfig.from_dict({**base, **given})
-    config = recipe(args.recipe, **given) if args.recipe else TrainConfig(**given)
-    if "in_channels" not in given and "in_channels" not in RECIPES.get(args.recipe, {}):
+    name = args.recipe or default_recipe(given.get("data", TrainConfig.data))
+    if name and not args.recipe and os.environ.get("RANK", "0") == "0":
+        print(f"recipe: {name}, the default for {given['data']} data (--recipe NAME chooses another)")
+    config = recipe(name, **given) if name else TrainConfig(**given)
+    if "in_channels" not in given and "in_channels" not in RECIPES.get(name, {}):
         config.in_channels = native_channels(config.data, config.images)  # the data's own channels
     return config
 
@@ -283,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model and evaluate it (writes a run folder)",
                            description="Options left out come from --recipe (or, with --resume, from the run's "
-                           "own config), else from the defaults shown.")
+                           "own config). Without --recipe, real data get their default recipe (mt-cpu for Magnetic "
+                           "Tile, real-cpu for the others; -gpu on a GPU) and synthetic data the defaults shown.")
     train.add_argument("--recipe", choices=tuple(RECIPES), help="a named recipe (samtl_lite.engine.recipes); "
                        "options given override it")
     _data_options(train, "default: synthetic")

@@ -80,3 +80,33 @@ def test_every_train_option_that_names_a_recipe_field_reaches_the_config():
     args = train.parse_args(["--out", "x", "--weight-decay", "0.05", "--augment", "strong", "--lr", "1e-3"])
     config = cli._train_config(args)
     assert (config.weight_decay, config.augment, config.lr) == (0.05, "strong", 1e-3)
+
+
+def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, monkeypatch):
+    """No --recipe: Magnetic Tile gets mt-cpu, other real data real-cpu (their settings, options on top, the choice
+    printed), synthetic data TrainConfig's defaults; on CUDA the -gpu recipes."""
+    import argparse
+
+    from samtl_lite import cli
+    from samtl_lite.engine import RECIPES, TrainConfig
+
+    train = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+
+    def config_of(*argv: str) -> TrainConfig:
+        return cli._train_config(train.parse_args(["--out", "x", *argv]))
+
+    folder = config_of("--data", "folder", "--images", str(images), "--masks", str(masks), "--epochs", "2")
+    assert "recipe: real-cpu, the default for folder data" in capsys.readouterr().out
+    assert (folder.size, folder.epochs, folder.weight_decay, folder.ema) == (160, 2, 0.05, 0.99)
+    assert (folder.data, folder.images) == ("folder", str(images))
+    mt = config_of("--data", "magnetic-tile")
+    assert TrainConfig(**{**RECIPES["mt-cpu"], "in_channels": mt.in_channels}) == mt
+    assert "recipe: mt-cpu" in capsys.readouterr().out
+    assert config_of() == TrainConfig() and capsys.readouterr().out == ""  # synthetic: the defaults, no line
+    assert config_of("--data", "folder", "--images", str(images), "--masks", str(masks), "--recipe", "demo").epochs == 3
+    assert capsys.readouterr().out == ""  # a recipe named: nothing to say
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert config_of("--data", "ksdd2").encoder == "resnet18" and "real-gpu" in capsys.readouterr().out

@@ -18,6 +18,13 @@ DEMO_CPU = {"data": "synthetic", "encoder": "tiny", "size": 128, "epochs": 3, "b
             "n_train": 2000, "n_eval": 500}
 SYNTHETIC_GPU = {"data": "synthetic", "encoder": "resnet18", "size": 256, "epochs": 30, "batch_size": 32,
                  "n_train": 2000, "n_eval": 1000}
+# Magnetic Tile on a CPU: its tiles vary in shape (height / width 0.37 to 2.81, median 1.18), so any one size
+# stretches some; 192x128 (H x W) was chosen by measurement. An epoch there costs about half what it does at
+# 256x176, and 54 of them beat 30 at the larger size; weight decay 0.05 and the weights' moving average steady
+# the seeds (docs/results.md, "The weakest seed, probed")
+MT_CPU = {"encoder": "tiny", "size": [192, 128], "epochs": 54, "batch_size": 16, "weight_decay": 0.05, "ema": 0.99}
+# on a GPU: the ResNet-18 U-Net, with what the CPU recipe found (its H x W shape, weight decay, moving average)
+MT_GPU = {"encoder": "resnet18", "size": [384, 256], "epochs": 60, "batch_size": 16, "weight_decay": 0.05, "ema": 0.99}
 RECIPES: dict[str, dict[str, Any]] = {
     "demo": DEMO_CPU,  # `samtl demo` on a CPU: both models in about 3 minutes on 2 cores
     "demo-gpu": SYNTHETIC_GPU,
@@ -26,15 +33,12 @@ RECIPES: dict[str, dict[str, Any]] = {
     "synthetic-cpu": {**DEMO_CPU, "epochs": 1, "n_train": 40000},
     "synthetic-gpu": SYNTHETIC_GPU,
     "synthetic-fast": {**DEMO_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1
-    # Magnetic Tile on a CPU: its tiles vary in shape (height / width 0.37 to 2.81, median 1.18), so any one size
-    # stretches some; 192x128 (H x W) was chosen by measurement. An epoch there costs about half what it does at
-    # 256x176, and 54 of them beat 30 at the larger size; weight decay 0.05 and the weights' moving average steady
-    # the seeds (docs/results.md, "The weakest seed, probed")
-    "mt-cpu": {"data": "magnetic-tile", "encoder": "tiny", "size": [192, 128], "epochs": 54, "batch_size": 16,
-               "weight_decay": 0.05, "ema": 0.99},
-    # on a GPU: the ResNet-18 U-Net, with what the CPU recipe found (its H x W shape, weight decay, moving average)
-    "mt-gpu": {"data": "magnetic-tile", "encoder": "resnet18", "size": [384, 256], "epochs": 60, "batch_size": 16,
-               "weight_decay": 0.05, "ema": 0.99},
+    "mt-cpu": {"data": "magnetic-tile", **MT_CPU},
+    "mt-gpu": {"data": "magnetic-tile", **MT_GPU},
+    # other real data, when `samtl train` names no recipe: Magnetic Tile's settings at its pixel budget, square,
+    # since another dataset's shape is unknown (`samtl data info` prints it; --size H W matches it)
+    "real-cpu": {**MT_CPU, "size": 160},
+    "real-gpu": {**MT_GPU, "size": 320},
     "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
 }
 # `samtl experiment --recipe cpu|gpu`: which named recipe trains each dataset
@@ -55,6 +59,15 @@ def recipe_for(data: str) -> str:
     """The recipe name a notebook uses for `data` ("synthetic" or "mt"): `-gpu` on CUDA, `-fast` under
     SAMTL_FAST=1, else `-cpu` (taught in 06_training)."""
     return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast_mode() else 'cpu'}"
+
+
+def default_recipe(data: str) -> str | None:
+    """The recipe `samtl train` uses when none is named: `mt-*` for Magnetic Tile, `real-*` for other real data
+    (`-gpu` on CUDA, else `-cpu`); None for synthetic data, which keeps `TrainConfig`'s defaults (taught in
+    06_training)."""
+    if data == "synthetic":
+        return None
+    return f"{'mt' if data == 'magnetic-tile' else 'real'}-{'gpu' if torch.cuda.is_available() else 'cpu'}"
 
 
 def default_demo_recipe() -> str:
