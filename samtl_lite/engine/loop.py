@@ -204,7 +204,7 @@ def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfi
             **{f"thr_{k}": v for k, v in chosen.items() if k != "rule"}}
 
 
-def collapse_note(row: dict[str, Any], config: TrainConfig) -> str | None:
+def _collapse_note(row: dict[str, Any], config: TrainConfig) -> str | None:
     """A note when the sample head gave every validation sample the same score: its pooled features went to zero
     (a learning rate too high does this), its AP is chance, and it seldom recovers; None otherwise."""
     if config.model == "seg-only" or not row.get("val_score_range", 1.0) < 1e-6:
@@ -375,7 +375,7 @@ def fit(
             (out / "history.json").write_text(json.dumps(history, indent=1))
         if ddp.main and not show:  # after the checkpoints: a line on screen means the epoch is on disk
             print(epoch_line(row, config.epochs, time.perf_counter() - began), flush=True)
-        if not noted and (note := collapse_note(row, config)):
+        if not noted and (note := _collapse_note(row, config)):
             noted = True
             if ddp.main:
                 (tqdm.write if show else print)(note)
