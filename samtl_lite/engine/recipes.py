@@ -35,11 +35,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "synthetic-fast": {**DEMO_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1
     "mt-cpu": {"data": "magnetic-tile", **MT_CPU},
     "mt-gpu": {"data": "magnetic-tile", **MT_GPU},
+    "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
     # other real data, when `samtl train` names no recipe: Magnetic Tile's settings at its pixel budget, square,
     # since another dataset's shape is unknown (`samtl data info` prints it; --size H W matches it)
     "real-cpu": {**MT_CPU, "size": 160},
     "real-gpu": {**MT_GPU, "size": 320},
-    "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
 }
 # `samtl experiment --recipe cpu|gpu`: which named recipe trains each dataset
 EXPERIMENTS: dict[str, dict[str, str]] = {
