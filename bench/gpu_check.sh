@@ -103,16 +103,22 @@ setup() {
     [ -x "$PY" ] && return 0
     echo "== setup: .venv on $(command -v python3)'s packages, then samtl_lite"
     python3 -m venv --system-site-packages .venv || return 1
-    local site pip=(timeout 900 "$PY" -m pip install -q --disable-pip-version-check --retries 0 --timeout 10) from=()
+    local site pip=(timeout 900 "$PY" -m pip install -q --disable-pip-version-check --retries 0 --timeout 10)
     site=$("$PY" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
     # python3 may itself be a venv (the GPU image's is), whose packages (torch) --system-site-packages does not
     # reach: a .pth line adds them after .venv's own
     python3 -c 'import sysconfig; dirs = {sysconfig.get_path(k) for k in ("purelib", "platlib")}
 print("import site;", *(f"site.addsitedir({d!r});" for d in sorted(dirs)))' >"$site/machine-packages.pth"
-    [ -d .whl ] && from=(--no-index --find-links .whl)
-    "${pip[@]}" "${from[@]}" -e ".[dev]" >/tmp/samtl-pip.log 2>&1 && return 0
-    echo "== setup: pip install -e .[dev] failed (offline? $(grep -m1 -o "ERROR.*" /tmp/samtl-pip.log)):" \
-        "samtl_lite from this folder, on the machine's packages"
+    local log
+    log=$(mktemp)
+    if [ -d .whl ]; then  # carried wheels mean an offline machine: the editable install could not build there
+        echo "== setup: .whl carried (offline): samtl_lite from this folder, on the machine's packages"
+    elif "${pip[@]}" -e ".[dev]" >"$log" 2>&1; then
+        return 0
+    else
+        echo "== setup: pip install -e .[dev] failed ($(grep -m1 -o "ERROR.*" "$log")): samtl_lite from this folder," \
+            "on the machine's packages"
+    fi
     pwd >"$site/samtl-lite-src.pth"
     "$PY" -c 'import samtl_lite, torch'
 }
@@ -122,8 +128,8 @@ notebook_tools() {
     local check="import nbval, ipykernel, ipywidgets"
     "$PY" -c "$check" 2>/dev/null && return 0
     # --no-deps: the wheels are only what the machine lacks (see `wheels`), so pip must not resolve the rest
-    [ -d .whl ] && timeout 300 "$PY" -m pip install -q --disable-pip-version-check --no-index --no-deps .whl/*.whl \
-        && "$PY" -c "$check"
+    compgen -G ".whl/*.whl" >/dev/null && timeout 300 "$PY" -m pip install -q --disable-pip-version-check \
+        --no-index --no-deps .whl/*.whl && "$PY" -c "$check"
 }
 
 echo "== gpu_check $(date -u +%FT%TZ), steps: ${STEPS[*]}, budget ${BUDGET}s"
@@ -207,10 +213,10 @@ for s in "${STEPS[@]}"; do
         done
         wait "${pids[@]}"  # not a bare `wait`: that would also wait for the log's tee
         for log in "$WORK"/[0-9]*.log; do
-            tail -n 4 "$log"
-            row=$(cat "$log.row")
+            row=$(cat "$log.row" 2>/dev/null) || row="| $(basename "$log" .log) | FAILED (no result) | - |"
+            if [[ $row == *"| ok |"* ]]; then tail -n 4 "$log"; else cat "$log"; fi  # the whole log of a failure
             SUMMARY+=("$row")
-            [[ $row == *"| ok |"* ]] || FAILURES=$((FAILURES + 1))
+            [[ $row == *FAILED* || $row == *TIMEOUT* ]] && FAILURES=$((FAILURES + 1))
         done
         ;;
     ddp)

@@ -66,7 +66,7 @@ def _train_config(args: argparse.Namespace):
     if args.resume:
         base = load_checkpoint(Path(args.out) / "last.pt")["config"]
         return TrainConfig.from_dict({**base, **given})
-    name = args.recipe or default_recipe(given.get("data", TrainConfig.data))
+    name = args.recipe or default_recipe(given.get("data", TrainConfig.data), given.get("device", TrainConfig.device))
     if name and not args.recipe and os.environ.get("RANK", "0") == "0":
         print(f"recipe: {name}, the default for {given['data']} data (--recipe NAME chooses another)")
     config = recipe(name, **given) if name else TrainConfig(**given)

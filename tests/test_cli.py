@@ -110,3 +110,5 @@ def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, m
     assert capsys.readouterr().out == ""  # a recipe named: nothing to say
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert config_of("--data", "ksdd2").encoder == "resnet18" and "real-gpu" in capsys.readouterr().out
+    assert config_of("--data", "ksdd2", "--device", "cpu").encoder == "tiny"  # a GPU here, but the run is on the CPU
+    assert "real-cpu" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from samtl_lite.data import (
     split_by_class,
     split_by_group,
 )
-from samtl_lite.data.stats import dataset_summary, format_summary, image_shapes
+from samtl_lite.data.stats import dataset_summary, format_summary, image_shapes, median_shape
 
 
 def names_of(split):
@@ -199,23 +199,28 @@ def test_resize_note_names_what_happens_and_the_fix(tmp_path):
 def test_image_shapes_and_the_note_follow_the_median_shape_of_varied_images(tmp_path):
     """Images of three shapes: the shapes come from the headers in the split's own order, the note and the summary
     use the median shape (not the first file's) and say how much the shapes vary."""
-    shapes = {"a": (20, 60), "b": (40, 40), "c": (60, 20), "d": (40, 40), "e": (40, 40), "f": (60, 20)}  # (H, W)
+    shapes = {"a": (20, 60), "b": (36, 44), "c": (60, 20), "d": (44, 36), "e": (40, 40), "f": (60, 20)}  # (H, W)
     images, masks = tmp_path / "images", tmp_path / "masks"
     for name, size in shapes.items():
         make_folder(tmp_path, [name], size=size, defective={"a"})
     pool = get_dataset("folder", images=images, masks=masks, size=32)
     assert image_shapes(pool).tolist() == [[w, h] for h, w in shapes.values()]  # (width, height), file order
-    assert image_shapes(Subset(Subset(pool, [5, 0, 1]), [2, 1])).tolist() == [[40, 40], [60, 20]]
+    assert image_shapes(Subset(Subset(pool, [5, 0, 1]), [2, 1])).tolist() == [[44, 36], [60, 20]]
     assert image_shapes(pool, most=3).tolist() == [[60, 20], [20, 60], [40, 40]]  # every 2nd file
-    assert resize_note(pool, 32, "stretch") is None  # the median shape is square: the first file's 1:3 is not
+    with pytest.raises(ValueError, match="at least 1"):
+        image_shapes(pool, most=0)
+    # height / width sorted: a 0.33, b 0.82, e 1, d 1.22, c 3, f 3: the median is d's, 36x44; the medians of the
+    # widths and of the heights taken apart (38 and 42) would describe no image
+    assert median_shape(image_shapes(pool)) == (36, 44)
+    assert resize_note(pool, 32, "stretch") is None  # the median shape is near square: the first file's 3:1 is not
     note = resize_note(pool, (32, 8), "stretch")
-    assert note.startswith("stretching images of median shape 40x40 (width x height; height / width 0.33 to 3.00)")
-    assert "aspect ratio 4.0x" in note and "--size 32 32 (H W)" in note
+    assert note.startswith("stretching images of median shape 36x44 (width x height; height / width 0.33 to 3.00)")
+    assert "aspect ratio 3.3x" in note and "--size 32 32 (H W)" in note
     summary = dataset_summary(pool, progress=False)
-    assert summary["median_width_height"] == [40, 40]
+    assert summary["median_width_height"] == [36, 44]
     assert summary["height_over_width_quantiles"][0.0] == pytest.approx(1 / 3)
     assert summary["height_over_width_quantiles"][1.0] == 3.0
-    assert "image files: median 40x40 (width x height); height / width: min 0.33" in format_summary("f", summary)
+    assert "image files: median shape 36x44 (width x height); height / width: min 0.33" in format_summary("f", summary)
     assert image_shapes(SyntheticDefects(n=4, size=16)) is None
     assert "image files" not in format_summary("s", dataset_summary(SyntheticDefects(n=4, size=16), progress=False))
 

@@ -21,7 +21,7 @@ from samtl_lite.data.real import (
     PairDataset,
     split_by_group,
 )
-from samtl_lite.data.stats import image_shapes
+from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.data.synthetic import synthetic_benchmark
 from samtl_lite.data.transforms import Transform, augmentation
 from samtl_lite.errors import DataError
@@ -237,7 +237,7 @@ def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: st
     notes = []
     if size is not None:
         aspect = shapes[:, 1] / shapes[:, 0]
-        (w, h), (out_h, out_w) = shapes[np.argsort(aspect, kind="stable")[len(aspect) // 2]], as_hw(size)
+        (w, h), (out_h, out_w) = median_shape(shapes), as_hw(size)
         shape = f"{w}x{h} images (width x height)" if len(np.unique(aspect)) == 1 else \
             f"images of median shape {w}x{h} (width x height; height / width {aspect.min():.2f} to {aspect.max():.2f})"
         if resize == "pad":

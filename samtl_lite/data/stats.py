@@ -22,11 +22,21 @@ def image_shapes(dataset: Dataset, most: int | None = None) -> np.ndarray | None
     while isinstance(dataset, Subset):
         index = [dataset.indices[i] for i in index]
         dataset = dataset.dataset
+    if most is not None and most < 1:
+        raise ValueError(f"most must be at least 1, not {most}")
     if not isinstance(dataset, PairDataset) or not index:
         return None
     if most is not None and len(index) > most:
         index = index[:: -(-len(index) // most)]
     return np.array([image_size(dataset.samples[i].image) for i in index])
+
+
+def median_shape(shapes: np.ndarray) -> tuple[int, int]:
+    """(width, height) of the image whose height / width is the median of `image_shapes` (taught in 09_real_data):
+    a real image's shape, unlike the medians of widths and heights taken apart."""
+    aspect = shapes[:, 1] / shapes[:, 0]
+    w, h = shapes[np.argsort(aspect, kind="stable")[len(aspect) // 2]]
+    return int(w), int(h)
 
 
 def dataset_summary(dataset: Dataset, progress: bool = True) -> dict[str, Any]:
@@ -64,7 +74,7 @@ def dataset_summary(dataset: Dataset, progress: bool = True) -> dict[str, Any]:
         summary["contrast_quantiles"] = {q: float(np.quantile(contrasts, q)) for q in (0.1, 0.5, 0.9)}
     shapes = image_shapes(dataset)
     if shapes is not None:
-        summary["median_width_height"] = [int(v) for v in np.median(shapes, axis=0)]
+        summary["median_width_height"] = list(median_shape(shapes))
         summary["height_over_width_quantiles"] = {q: float(np.quantile(shapes[:, 1] / shapes[:, 0], q))
                                                   for q in (0.0, 0.1, 0.5, 0.9, 1.0)}
     return summary
@@ -84,7 +94,7 @@ def format_summary(name: str, s: dict[str, Any]) -> str:
         lines.append(f"  contrast (x background noise std): p10 {c[0.1]:.2f}  median {c[0.5]:.2f}  p90 {c[0.9]:.2f}")
     if "height_over_width_quantiles" in s:
         (w, h), a = s["median_width_height"], s["height_over_width_quantiles"]
-        lines.append(f"  image files: median {w}x{h} (width x height); height / width: min {a[0.0]:.2f}  p10 "
+        lines.append(f"  image files: median shape {w}x{h} (width x height); height / width: min {a[0.0]:.2f}  p10 "
                      f"{a[0.1]:.2f}  median {a[0.5]:.2f}  p90 {a[0.9]:.2f}  max {a[1.0]:.2f}")
     lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["classes"].items()))
     return "\n".join(lines)

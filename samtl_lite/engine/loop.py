@@ -199,7 +199,7 @@ def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfi
     pred = ddp.gather(pred)
     chosen = thresholds_on(pred, config.max_fpr)  # without defective samples: 0.5, and the loss picks best.pt
     metrics = metrics_at(pred, chosen)
-    spread = float(np.ptp(pred.score)) if len(pred.score) else float("nan")  # 0: one score for every sample
+    spread = float(np.ptp(pred.score)) if len(pred.score) > 1 else float("nan")  # 0: one score for every sample
     return {**metrics, "loss": pred.loss, "score_range": spread,
             **{f"thr_{k}": v for k, v in chosen.items() if k != "rule"}}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from samtl_lite.engine.config import TrainConfig
+from samtl_lite.engine.config import TrainConfig, pick_device
 from samtl_lite.settings import fast_mode
 
 DEMO_CPU = {"data": "synthetic", "encoder": "tiny", "size": 128, "epochs": 3, "batch_size": 16,
@@ -61,13 +61,14 @@ def recipe_for(data: str) -> str:
     return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast_mode() else 'cpu'}"
 
 
-def default_recipe(data: str) -> str | None:
-    """The recipe `samtl train` uses when none is named: `mt-*` for Magnetic Tile, `real-*` for other real data
-    (`-gpu` on CUDA, else `-cpu`); None for synthetic data, which keeps `TrainConfig`'s defaults (taught in
-    06_training)."""
+def default_recipe(data: str, device: str = "auto") -> str | None:
+    """The recipe `samtl train` uses when none is named (taught in 06_training).
+
+    `mt-*` for Magnetic Tile, `real-*` for other real data, `-gpu` when `device` means CUDA, else `-cpu`; None for
+    synthetic data, which keep `TrainConfig`'s defaults."""
     if data == "synthetic":
         return None
-    return f"{'mt' if data == 'magnetic-tile' else 'real'}-{'gpu' if torch.cuda.is_available() else 'cpu'}"
+    return f"{'mt' if data == 'magnetic-tile' else 'real'}-{'gpu' if pick_device(device).type == 'cuda' else 'cpu'}"
 
 
 def default_demo_recipe() -> str:
