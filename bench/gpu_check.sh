@@ -174,6 +174,10 @@ mt_run() {
     step "$name" "$limit" "$@" -m samtl_lite.cli train --recipe mt-gpu --seed 0 --out "$WORK/$name" --no-progress \
         $MT_ARGS
     rc=$?
+    if [ -f "$WORK/$name/metrics.json" ]; then  # runs print recall at 1% and 5%; the GPU target is set at 2%
+        "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1]))["test"]["recall_at_fpr_2pct"]
+print(f"== {sys.argv[2]}: test recall at 2% false alarms {r:.3f}")' "$WORK/$name/metrics.json" "$name"
+    fi
     for f in metrics.json history.json config.json curves.png; do  # history.json: every finished epoch, also of a
         if [ -n "${OUT:-}" ] && [ -f "$WORK/$name/$f" ]; then cp "$WORK/$name/$f" "$OUT/$name-$f"; fi  # stopped run
     done

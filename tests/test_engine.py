@@ -379,6 +379,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert "sample head: AP" in out and "mask       : missed" in out and "kept epoch 1 of 1" in out
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert f"recall {test['recall_at_fpr_1pct']:.3f} / {test['recall_at_fpr_5pct']:.3f} at 1% / 5% false alarms" in out
+    assert test["recall_at_fpr_1pct"] <= test["recall_at_fpr_2pct"] <= test["recall_at_fpr_5pct"]
     assert torch.get_num_threads() == 1
     torch.set_num_threads(2)
     assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "val", "--no-progress",
