@@ -17,9 +17,10 @@
 # so a hung step cannot eat the rest, and a step left with too little time is skipped and said to be.
 # Everything printed also goes to $OUT/gpu_check.log when $OUT is set; run folders (last.pt is about 145 MB)
 # go to a scratch folder and only their metrics.json, history.json, config.json and curves.png are copied to $OUT.
-# On the lent machine (nothing outside it reachable; 64 MiB travel per call): make a temporary, git-ignored copy
-# of the data for the call (`mkdir -p data && cp -r ../shared/data/magnetic_tile data/`, 51 MiB; never commit it,
-# and `rm -rf data` afterwards) and run `bash bench/gpu_check.sh` carrying data and .whl. The wheels step keeps
+# On the lent machine (nothing outside it reachable; 64 MiB travel per call) the data travel through a git-ignored
+# link, with no copy in the repository: `ln -s "$(cd ../shared && pwd)" shared`, `/shared` added to
+# .git/info/exclude, then run `bash bench/gpu_check.sh` carrying shared/data/magnetic_tile (51 MiB) and .whl, and
+# `rm shared` afterwards (this is how docs/gpu-check-h200.log was made). The wheels step keeps
 # only what the GPU image lacks and leaves out jedi, debugpy and widgetsnbextension, which the kernel and the
 # widgets import only when present (5 MiB instead of 19), so data, wheels and the repository fit in one call.
 # Settings: SAMTL_DATA_DIR (default: the first of shared/data, ../shared/data, data holding magnetic_tile);
