@@ -12,6 +12,7 @@ import csv
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -404,6 +405,20 @@ def main(argv: list[str] | None = None) -> int:
     says where to report it and keeps its traceback behind `--debug`."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restores Python's own printing when main returns
+        warnings.showwarning = _print_warning
+        return _run(args)
+
+
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
+                   line: str | None = None) -> None:
+    """Print a warning as the CLI's other messages read, `samtl: warning: ...`, without Python's file, line
+    and echoed source."""
+    print(f"samtl: warning: {message}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen subcommand under the CLI's one error path (see `main`)."""
     try:
         args.func(args)
     except SamtlError as err:

@@ -36,6 +36,18 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     assert "get_ksdd2.py" in capsys.readouterr().err
 
 
+def test_warnings_read_as_samtl_messages(tmp_path, capsys):
+    main(["data", "synth", "--out", str(tmp_path), "--n", "8", "--size", "32"])
+    (tmp_path / "masks" / "000000.png").rename(tmp_path / "masks" / "gone.png")  # a mask whose image is missing
+    (tmp_path / "images" / "000000.png").unlink()
+    capsys.readouterr()
+    assert main(["data", "info", "folder", "--images", str(tmp_path / "images"),
+                 "--masks", str(tmp_path / "masks")]) == 0
+    err = capsys.readouterr().err
+    assert "samtl: warning: " in err and "1 masks have no image (first: gone.png)" in err
+    assert "UserWarning" not in err and "warnings.warn" not in err
+
+
 def test_bench_prints_rates(capsys):
     assert main(["data", "bench", "--sizes", "32", "--n", "20"]) == 0
     assert "images/s" in capsys.readouterr().out
