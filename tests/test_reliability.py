@@ -30,7 +30,7 @@ from samtl_lite.engine import (
     predict_images,
     save_checkpoint,
 )
-from samtl_lite.engine.evaluate import Predictions, thresholds_on
+from samtl_lite.engine.evaluate import Predictions, false_alarm_notes, thresholds_on
 from samtl_lite.metrics import pixel_miou, seg_accuracy, seg_miou, seg_recall
 from samtl_lite.models import build_model
 
@@ -286,3 +286,14 @@ def test_cli_fuzz_gives_a_clean_error_or_success(fuzz_root, capsys, data):
     if code == 2:
         assert "samtl: error:" in err
     assert snapshot(root) == before, argv  # nothing but the output folder changed
+
+
+def test_decisions_that_flag_most_clean_samples_get_a_note():
+    m = {"ap": 0.31, "fp": 139, "tn": 4, "seg_fp": 2, "seg_tn": 141, "seg_miou": 0.05}
+    (note,) = false_alarm_notes(m)
+    assert note.startswith("the sample head's decisions flag 139 of 143 clean test samples (AP 0.310)")
+    assert false_alarm_notes({**m, "fp": 71, "tn": 72}) == []  # 71 of 143: under half
+    (note,) = false_alarm_notes({**m, "fp": 0, "tn": 143, "seg_fp": 72, "seg_tn": 71}, "val")
+    assert "mask's decisions flag 72 of 143 clean val samples (Seg_mIoU 0.050)" in note
+    assert false_alarm_notes({"ap": 0.5, "fp": 3, "tn": 0}) != []  # every clean sample flagged
+    assert false_alarm_notes({"ap": 0.5, "fp": 0, "tn": 0}) == []  # no clean sample: nothing to say

@@ -179,6 +179,24 @@ def thresholds_on(pred: Predictions, max_fpr: float | None = None) -> dict[str, 
             {"score": 0.5, "rule": "fallback 0.5"}
 
 
+def false_alarm_notes(m: dict[str, Any], split: str = "test") -> list[str]:
+    """Notes for decisions that flag most clean samples: the validation threshold of a model that does not
+    yet separate clean from defective falls to "flag (nearly) everything", which is the best F1 it has but
+    rarely what a user expects (taught in 06_training)."""
+    notes = []
+    for who, pre, what in (("sample head", "", "AP"), ("mask", "seg_", "Seg_mIoU")):
+        if f"{pre}fp" not in m:
+            continue
+        fp, clean = m[f"{pre}fp"], m[f"{pre}fp"] + m[f"{pre}tn"]
+        if clean and fp > clean / 2:
+            value = m["ap" if who == "sample head" else "seg_miou"]
+            notes.append(f"the {who}'s decisions flag {fp} of {clean} clean {split} samples ({what} {value:.3f}): "
+                         "at the threshold chosen on validation it does not yet tell clean from defective, so "
+                         "flagging nearly everything scored best there. Train longer (see the run's curves), or set "
+                         "thresholds for a false-alarm budget (samtl train --max-fpr).")
+    return notes
+
+
 def gated(stats: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
     """Mask statistics after zeroing the masks of samples the sample head calls clean (taught in 07_experiment)."""
     out = dict(stats)

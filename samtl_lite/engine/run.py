@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from samtl_lite.data.catalog import get_splits, resize_note
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
-from samtl_lite.engine.evaluate import metrics_at, predict_dataset, thresholds_on
+from samtl_lite.engine.evaluate import false_alarm_notes, metrics_at, predict_dataset, thresholds_on
 from samtl_lite.engine.loop import (
     Distributed,
     build_from_config,
@@ -59,6 +59,8 @@ def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, co
                                config.max_fpr)
     test_pred = predict_dataset(model, test, max(config.batch_size, 32), device, progress=progress)
     result = {"thresholds": chosen, "test": metrics_at(test_pred, chosen)}
+    for note in false_alarm_notes(result["test"], split):
+        print(f"note: {note}")
     if test_pred.stats and model.cls_head is not None:
         result["test_gated"] = metrics_at(test_pred, chosen, gate=True)
     if out is not None:
