@@ -15,10 +15,12 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/samtl demo
 
+# nbval stops each notebook's kernel with a kill, so the notebooks' temporary run folders would stay in /tmp:
+# the tests get a scratch TMPDIR of their own, removed afterwards
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
-	SAMTL_FAST=$${SAMTL_FAST:-1} $(BIN)/python -m pytest -p no:cacheprovider tests notebooks \
-		--nbval-lax --nbval-current-env
+	scratch=$$(mktemp -d) && TMPDIR=$$scratch SAMTL_FAST=$${SAMTL_FAST:-1} $(BIN)/python -m pytest -p no:cacheprovider \
+		tests notebooks --nbval-lax --nbval-current-env; status=$$?; rm -rf $$scratch; exit $$status
 
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab notebooks
