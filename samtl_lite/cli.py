@@ -79,8 +79,17 @@ def _train_config(args: argparse.Namespace):
 def _cmd_train(args: argparse.Namespace) -> None:
     """Train, keep the best epoch by validation, evaluate on test, write the run folder."""
     from samtl_lite.engine import train_and_evaluate
+    from samtl_lite.engine.recipes import SHAPED, default_recipe
+    from samtl_lite.engine.run import fit_shape_to_data
 
-    result = train_and_evaluate(_train_config(args), args.out, resume=args.resume, progress=not args.no_progress,
+    config = _train_config(args)
+    name = args.recipe or default_recipe(config.data, config.device)
+    if name in SHAPED and args.size is None and not args.resume:
+        config, median = fit_shape_to_data(config)
+        if median and os.environ.get("RANK", "0") == "0":
+            print(f"size: {config.size[0]} {config.size[1]} (H W), {name}'s pixels in the shape of the data's median "
+                  f"image, {median[0]}x{median[1]} (width x height); --size H W chooses another")
+    result = train_and_evaluate(config, args.out, resume=args.resume, progress=not args.no_progress,
                                 overwrite=args.overwrite)
     if result:
         print(_summary(result))

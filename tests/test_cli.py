@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import square_mask, write_gray
 
 from samtl_lite.cli import main
 from samtl_lite.data import ImageMaskFolder, SyntheticDefects
@@ -34,6 +35,33 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "nothing"))
     assert main(["data", "info", "ksdd2"]) == 2
     assert "get_ksdd2.py" in capsys.readouterr().err
+
+
+def test_default_real_recipe_takes_the_shape_of_the_data(tmp_path, capsys, monkeypatch):
+    """real-cpu's 160 x 160 pixels become [272, 96] for parts 2.7x taller than wide (KolektorSDD2's shape): each
+    side a multiple of 16, the pixel count within a few percent; --size and named recipes keep their own."""
+    import samtl_lite.engine as engine
+    from samtl_lite.engine.recipes import shaped_size
+
+    for i in range(24):  # widths 30 and 50 around the median part, 40 x 110
+        w = (30, 40, 50)[i % 3]
+        write_gray(tmp_path / "images" / f"{i:02d}.png", np.full((110, w), 90 + i))
+        write_gray(tmp_path / "masks" / f"{i:02d}.png", square_mask(110, w, (50, 5, 60, 15) if i % 2 else None))
+    seen = []
+    monkeypatch.setattr(engine, "train_and_evaluate", lambda config, out, **kw: seen.append(config) or {})
+    folder = ["train", "--data", "folder", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
+              "--out", str(tmp_path / "run")]
+    assert main(folder) == 0
+    assert seen[-1].size == [272, 96] == shaped_size((40, 110), 160 * 160)
+    assert "size: 272 96 (H W), real-cpu's pixels in the shape of the data's median image, 40x110" in \
+        capsys.readouterr().out
+    assert main([*folder, "--size", "64", "32"]) == 0 and seen[-1].size == [64, 32]
+    assert main([*folder, "--recipe", "demo"]) == 0 and seen[-1].size == 128
+    assert "size:" not in capsys.readouterr().out
+    for shape, pixels in (((230, 630), 25600), ((512, 512), 25600), ((100, 118), 25600), ((630, 230), 102400)):
+        h, w = shaped_size(shape, pixels)
+        assert h % 16 == w % 16 == 0 and abs(h * w / pixels - 1) < 0.1
+        assert abs((h / w) / (shape[1] / shape[0]) - 1) < 0.2  # the images' proportions
 
 
 def test_warnings_read_as_samtl_messages(tmp_path, capsys):

@@ -7,6 +7,7 @@ a partial `TrainConfig`: the fields it names, on top of the defaults.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -36,11 +37,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     "mt-cpu": {"data": "magnetic-tile", **MT_CPU},
     "mt-gpu": {"data": "magnetic-tile", **MT_GPU},
     "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16},  # smoke test
-    # other real data, when `samtl train` names no recipe: Magnetic Tile's settings at its pixel budget, square,
-    # since another dataset's shape is unknown (`samtl data info` prints it; --size H W matches it)
+    # other real data, when `samtl train` names no recipe: Magnetic Tile's settings at its pixel budget (160 x 160),
+    # which `samtl train` reshapes to the data's median image (SHAPED, `shaped_size`); --size H W overrides it
     "real-cpu": {**MT_CPU, "size": 160},
     "real-gpu": {**MT_GPU, "size": 320},
 }
+# recipes whose square `size` is a pixel budget: `samtl train` gives it the shape of the data's median image, since
+# real data are rarely square (KolektorSDD2's parts are about 2.7x taller than wide)
+SHAPED = ("real-cpu", "real-gpu")
 # `samtl experiment --recipe cpu|gpu`: which named recipe trains each dataset
 EXPERIMENTS: dict[str, dict[str, str]] = {
     "cpu": {"synthetic": "synthetic-cpu", "magnetic-tile": "mt-cpu"},
@@ -74,3 +78,12 @@ def default_recipe(data: str, device: str = "auto") -> str | None:
 def default_demo_recipe() -> str:
     """`demo-gpu` when CUDA is available, else `demo` (taught in 07_experiment)."""
     return "demo-gpu" if torch.cuda.is_available() else "demo"
+
+
+def shaped_size(shape: tuple[int, int], pixels: int, stride: int = 16) -> list[int]:
+    """[H, W] of about `pixels` pixels in the aspect ratio of `shape` (width, height), each side a multiple of
+    the encoder's `stride` (taught in 09_real_data): the input keeps the images' proportions, so defects are
+    shrunk alike in both directions instead of squashed in one."""
+    w, h = shape
+    height = math.sqrt(pixels * h / w)
+    return [max(stride, round(height / stride) * stride), max(stride, round(pixels / height / stride) * stride)]

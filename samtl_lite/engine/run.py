@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import torch.distributed as dist
 from torch.utils.data import Dataset
 
 from samtl_lite.data.catalog import get_splits, resize_note
+from samtl_lite.data.io import as_hw
+from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
 from samtl_lite.engine.evaluate import false_alarm_notes, metrics_at, predict_dataset, thresholds_on
@@ -30,6 +33,7 @@ from samtl_lite.engine.loop import (
     load_model,
     seed_everything,
 )
+from samtl_lite.engine.recipes import shaped_size
 from samtl_lite.engine.report import write_json, write_report
 from samtl_lite.errors import CheckpointError, DataError
 
@@ -45,6 +49,18 @@ def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> 
                       source["images"], source["masks"], split_seed=config.split_seed, n_train=config.n_train,
                       n_eval=config.n_eval, channels=config.in_channels, resize=config.resize,
                       mask_threshold=config.mask_threshold, **folder)
+
+
+def fit_shape_to_data(config: TrainConfig) -> tuple[TrainConfig, tuple[int, int] | None]:
+    """`config` at about its number of pixels in the shape of its training images' median image, and that
+    image's (width, height); unchanged, with None, for data drawn in memory (taught in 09_real_data)."""
+    train, _, _ = splits_of(config, augment=False)
+    shapes = image_shapes(train, most=200)
+    if shapes is None:
+        return config, None
+    h, w = as_hw(config.resolved_size())
+    median = median_shape(shapes)
+    return replace(config, size=shaped_size(median, h * w)), median
 
 
 def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
