@@ -117,6 +117,31 @@ def test_split_csv_fixes_the_split_and_names_bad_rows(tmp_path):
         get_splits("folder", 16, False, images, masks, split_csv=csv, group="x")
 
 
+def test_split_csv_from_excel_bom_spaces_encoding_and_semicolons(tmp_path):
+    images, masks = make_folder(tmp_path, ["a", "b", "c", "d"], defective={"a"})
+    csv = tmp_path / "split.csv"
+    expected = (["a.png", "d.png"], ["b.png"], ["c.png"])
+    readable = {
+        "bom": "\ufefffile,split\r\na.png,train\r\nb.png,val\r\nc.png,test\r\nd.png,train\r\n",  # Excel's CSV UTF-8
+        "spaces": "file, split\na.png, train\n b.png ,val \nc.png,  test\nd.png , train\n",
+    }
+    for text in readable.values():
+        csv.write_bytes(text.encode("utf-8"))
+        splits = get_splits("folder", 16, False, images, masks, split_csv=csv)
+        assert tuple(names_of(s) for s in splits) == expected
+    accented, accented_masks = make_folder(tmp_path / "accented", ["a", "b", "c", "é"], defective={"a"})
+    csv.write_bytes("file,split\na.png,train\nb.png,val\nc.png,test\né.png,train\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"split.csv: this file is not UTF-8 text \(byte b'\\xe9' at offset 44\)\. "
+                       r"Save it as UTF-8 \(in Excel: Save As > CSV UTF-8\)"):
+        get_splits("folder", 16, False, accented, accented_masks, split_csv=csv)
+    csv.write_text("file,split\na.png,train\nb.png,val\nc.png,test\né.png,train\n", encoding="utf-8")
+    assert names_of(get_splits("folder", 16, False, accented, accented_masks, split_csv=csv)[0]) == ["a.png", "é.png"]
+    csv.write_text("file;split\na.png;train\nb.png;val\nc.png;test\nd.png;train\n")
+    with pytest.raises(DataError, match=r"split.csv: the columns are separated by semicolons \(\['file;split'\]\), "
+                       "but the file must be comma-separated"):
+        get_splits("folder", 16, False, images, masks, split_csv=csv)
+
+
 def test_options_that_do_not_apply_and_too_few_images_are_errors(tmp_path):
     with pytest.raises(DataError, match=r"group, mask_suffix only apply to the folder dataset, not to 'synthetic'"):
         get_splits("synthetic", group="x", mask_suffix="_m")

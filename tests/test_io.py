@@ -126,3 +126,31 @@ def test_fit_and_pad_keeps_the_aspect_ratio():
     assert same.gt(0.999).all()
     with pytest.raises(DataError, match="resize must be one of stretch, pad, got 'crop'"):
         check_resize("crop")
+
+
+def test_thirty_two_bit_images_are_scaled_by_their_own_range_not_clipped(tmp_path):
+    """A float TIFF of 0..255 used to load as a blank 1.0 (clipped to [0, 1]); mode "I" was divided by 65535."""
+    cases = {  # one row of values, tiled to 8x8; what each pixel must read as
+        "f255.tif": (np.array([0, 51, 102, 255], np.float32), [0.0, 0.2, 0.4, 1.0]),
+        "f01.tif": (np.array([0, 0.25, 0.5, 1.0], np.float32), [0.0, 0.25, 0.5, 1.0]),  # already 0..1: unchanged
+        "fneg.tif": (np.array([-1, 0, 1, 3], np.float32), [0.0, 0.25, 0.5, 1.0]),
+        "i32.tif": (np.array([0, 25000, 50000, 100000], np.int32), [0.0, 0.25, 0.5, 1.0]),
+        "flat.tif": (np.full(4, 7.5, np.float32), [0.0, 0.0, 0.0, 0.0]),  # no range: zero, not a division by it
+    }
+    for name, (row, expected) in cases.items():
+        Image.fromarray(np.tile(row, (8, 2))).save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode == ("I" if row.dtype == np.int32 else "F")
+        img = load_image(tmp_path / name)
+        assert img.shape == (1, 8, 8) and img.dtype == torch.float32
+        assert img[0, 3, :4].tolist() == pytest.approx(expected, abs=1e-6), name
+        assert torch.equal(img[0], img[0, :1, :4].repeat(8, 2))
+    assert load_image(tmp_path / "i32.tif", channels=3)[:, 0, 1].tolist() == pytest.approx([0.25] * 3)
+
+
+def test_nan_or_inf_in_a_float_image_is_an_error_naming_the_file(tmp_path):
+    for name, bad in (("nan.tif", np.nan), ("inf.tif", -np.inf)):
+        pixels = np.ones((8, 8), np.float32)
+        pixels[2, 3] = pixels[5, 5] = bad
+        Image.fromarray(pixels).save(tmp_path / name)
+        with pytest.raises(DataError, match=rf"{name}: 2 of 64 pixels are NaN or inf\. Re-export the image"):
+            load_image(tmp_path / name)

@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from conftest import square_mask, write_gray
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from samtl_lite import DataError, DatasetNotFoundError
 from samtl_lite.data import (
@@ -17,7 +19,8 @@ from samtl_lite.data import (
     split_by_class,
 )
 from samtl_lite.data.catalog import get_dataset
-from samtl_lite.data.real import MT_CLASSES
+from samtl_lite.data.real import MT_CLASSES, PairDataset, Sample, verify_images
+from samtl_lite.data.synthetic import SyntheticDefects
 
 
 def make_magnetic_tile(root, per_class=10, empty_uneven=1):
@@ -141,10 +144,13 @@ def test_image_mask_folder_stem_collisions_and_orphan_masks(tmp_path):
 
 
 def test_mask_of_wrong_size_names_both_files(tmp_path):
-    write_gray(tmp_path / "i" / "x.png", np.zeros((10, 10)))
-    write_gray(tmp_path / "m" / "x.png", np.zeros((10, 12)))
-    with pytest.raises(DataError, match=r"m/x.png.*\(10, 12\).*i/x.png"):
-        ImageMaskFolder(tmp_path / "i", tmp_path / "m")[0]
+    """Found when the dataset is built (the image's size from its header), not when training draws the sample."""
+    for name in ("a", "b", "x", "y"):
+        write_gray(tmp_path / "i" / f"{name}.png", np.zeros((10, 10)))
+        write_gray(tmp_path / "m" / f"{name}.png", np.zeros((10, 12) if name == "x" else (10, 10)))
+    with pytest.raises(DataError, match=r"m/x.png: mask is \(10, 12\) \(H, W\) but its image .*i/x.png is \(10, 10\)\. "
+                       "Re-export the mask"):
+        ImageMaskFolder(tmp_path / "i", tmp_path / "m")
 
 
 def test_augmented_items_keep_mask_and_label_in_step(tmp_path):
@@ -190,8 +196,6 @@ def test_real_magnetic_tile_copy(real_magnetic_tile):
 
 
 def test_cache_gives_the_same_items_and_reads_each_file_once(tmp_path):
-    from samtl_lite.data.real import PairDataset, Sample
-
     samples = []
     for i in range(3):
         img = write_gray(tmp_path / f"{i}.png", np.random.default_rng(i).integers(0, 255, (40, 30)))
@@ -199,6 +203,8 @@ def test_cache_gives_the_same_items_and_reads_each_file_once(tmp_path):
         samples.append(Sample(img, mask))
     plain = PairDataset(samples, size=24)
     cached = PairDataset(samples, size=24, cache=True)
+    assert PairDataset(samples, size=24, cache="auto").cache == {}
+    assert PairDataset(samples, cache="auto").cache is None  # native sizes: nothing to cache
     first = [cached[i] for i in range(3)]
     for i in range(3):  # the cache keeps exactly what the files give
         assert torch.equal(first[i]["image"], plain[i]["image"]) and torch.equal(first[i]["mask"], plain[i]["mask"])
@@ -210,5 +216,89 @@ def test_cache_gives_the_same_items_and_reads_each_file_once(tmp_path):
         assert again["meta"] == ref["meta"] and again["label"] == ref["label"]
         again["image"].mul_(0)  # a caller changing an item must not change the cache
     assert torch.equal(cached[1]["image"], first[1]["image"])
-    assert PairDataset(samples, size=24, cache="auto").cache == {}
-    assert PairDataset(samples, cache="auto").cache is None  # native sizes: nothing to cache
+
+
+def make_noise_folder(root, n):
+    """images/img00.png ... of random pixels (so each PNG holds a real compressed stream) and 0/255 masks."""
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        write_gray(root / "images" / f"img{k:02d}.png", rng.integers(0, 255, (16, 16)))
+        write_gray(root / "masks" / f"img{k:02d}.png", square_mask(16, 16, (2, 2, 5, 6) if k % 3 == 0 else None))
+    return root / "images", root / "masks"
+
+
+def test_verify_images_finds_a_truncated_image_past_the_first_files(tmp_path):
+    images, masks = make_noise_folder(tmp_path, 25)
+    bad = images / "img19.png"  # the 20th image: its header is intact, its pixel data cut in half
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    pool = ImageMaskFolder(images, masks, size=8, cache=True)  # built: masks and headers read, images not
+    assert pool[0]["image"].shape == (1, 8, 8)
+    message = r"images/img19.png: cannot decode this image .*corrupt or truncated"
+    with pytest.raises(DataError, match=message):
+        verify_images(pool, progress=False)
+    with pytest.raises(DataError, match=message):  # through nested Subsets, as get_splits returns them
+        verify_images(Subset(Subset(pool, list(range(10, 25))), [3, 9, 12]), progress=False)
+    pool.cache.clear()
+    verify_images(Subset(Subset(pool, list(range(10, 25))), [3, 8, 12]), progress=False)  # 13, 18, 22: good files
+    assert sorted(pool.cache) == [13, 18, 22]  # exactly the samples the split reaches, decoded once, kept
+
+
+def test_verify_images_fills_the_cache_of_a_good_dataset(tmp_path):
+    images, masks = make_noise_folder(tmp_path, 12)
+    cached, plain = ImageMaskFolder(images, masks, size=8, cache=True), ImageMaskFolder(images, masks, size=8)
+    verify_images(cached, progress=False)
+    assert sorted(cached.cache) == list(range(12))
+    plain.verify(progress=False)  # without a cache: every file decoded, nothing kept
+    assert plain.cache is None
+    expected = [plain[i] for i in range(12)]
+    for p in [*images.iterdir(), *masks.iterdir()]:
+        p.unlink()  # from now on, every item must come from the cache
+    for i in range(12):
+        assert torch.equal(cached[i]["image"], expected[i]["image"])
+        assert torch.equal(cached[i]["mask"], expected[i]["mask"])
+    assert cached[3]["mask"].sum() == 4 and cached[3]["label"] == 1.0  # a 3x4 defect, area-resized 16 -> 8: 2x2
+    assert verify_images(SyntheticDefects(n=2, size=16), progress=False) is None  # drawn in memory: nothing to check
+
+
+def write_masks(root, coverage):
+    """images/<k>.png and masks/<k>.png whose defect covers the first `coverage[k]` of 20 rows."""
+    for k, rows in enumerate(coverage):
+        write_gray(root / "images" / f"s{k}.png", np.full((20, 10), 90))
+        mask = np.zeros((20, 10))
+        mask[:rows] = 255
+        write_gray(root / "masks" / f"s{k}.png", mask)
+    return root / "images", root / "masks"
+
+
+def test_inverted_masks_get_one_warning_and_ordinary_ones_none(tmp_path):
+    images, masks = write_masks(tmp_path / "inverted", [20, 18, 17, 0, 19, 3])  # defect white over 85-100%
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = ImageMaskFolder(images, masks)
+    assert [str(w.message) for w in caught] == [
+        f"{masks}: 4 of 5 non-empty masks mark more than 50% of their image as defect (first: s0.png). Are the "
+        "masks inverted? Defects must be the non-zero pixels: invert them (defect white, background black)."]
+    assert ds.labels.tolist() == [1.0, 1.0, 1.0, 0.0, 1.0, 1.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ImageMaskFolder(*write_masks(tmp_path / "ordinary", [1, 6, 0, 3, 2]))  # 5% to 30% of the image
+        ImageMaskFolder(*write_masks(tmp_path / "half", [20, 19, 2, 4]))  # large in only half of them
+        ImageMaskFolder(*write_masks(tmp_path / "clean", [0, 0]))
+
+
+def test_jpeg_masks_warn_unless_a_threshold_is_given(tmp_path):
+    for name in ("a", "b", "c"):
+        write_gray(tmp_path / "images" / f"{name}.png", np.full((16, 16), 90))
+        write_gray(tmp_path / "masks" / f"{name}.jpg", square_mask(16, 16, (4, 4, 8, 10)))  # 24 defect pixels
+    jpeg = tmp_path / "masks" / "a.jpg"
+    assert load_mask(jpeg).sum() > 24 and load_mask(jpeg, threshold=128).sum() == 24  # the noise reads as defect
+    with pytest.warns(UserWarning) as caught:
+        ImageMaskFolder(tmp_path / "images", tmp_path / "masks")
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'masks'}: 3 masks are JPEG files (first: a.jpg), whose compression noise reads as defect, "
+        "since any non-zero pixel is. Save the masks as PNG, or pass mask_threshold=128 (--mask-threshold 128) to "
+        "count only the bright pixels."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = ImageMaskFolder(tmp_path / "images", tmp_path / "masks", mask_threshold=128)
+    assert ds[0]["mask"].sum() == 24

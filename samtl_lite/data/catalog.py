@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,29 +100,40 @@ def group_keys(files: Sequence[Path], pattern: str) -> list[str]:
 def read_split_csv(path: str | Path, files: Sequence[Path]) -> dict[str, list[int]]:
     """{"train", "val", "test"} -> indices into `files`, read from a CSV with the columns `file,split`
     (taught in 09_real_data). `file` is an image's file name, `split` one of train, val, test; every
-    image must be listed once. Any other row is an error naming the CSV row."""
+    image must be listed once. Any other row is an error naming the CSV row. The file must be UTF-8 (a
+    byte-order mark, as Excel's "CSV UTF-8" writes, is fine) and comma-separated; spaces around names and
+    values are ignored. A semicolon-separated file (Excel's plain "CSV" in many locales) is an error that
+    says so, not a guess: a file name may itself hold a comma or a semicolon."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: split CSV not found. Check --split-csv.")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: this file is not UTF-8 text (byte {err.object[err.start:err.end]!r} at offset "
+                        f"{err.start}). Save it as UTF-8 (in Excel: Save As > CSV UTF-8).") from None
     index = {f.name: i for i, f in enumerate(files)}
     parts: dict[str, list[int]] = {k: [] for k in SPLITS}
     seen: dict[str, int] = {}
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if not {"file", "split"} <= set(reader.fieldnames or ()):
-            raise DataError(f"{path}: the first row must name the columns file,split, got {reader.fieldnames}. "
-                            "Add that header row.")
-        for row in reader:
-            where, name, split = f"{path}, row {reader.line_num}", (row["file"] or "").strip(), row["split"]
-            if (split or "").strip() not in parts:
-                raise DataError(f"{where}: split {split!r} is not train, val or test. Fix the row.")
-            if name not in index:
-                raise DataError(f"{where}: {name!r} is not an image of the images folder. Use the file name "
-                                "with its extension (e.g. part07_a.png), or delete the row.")
-            if name in seen:
-                raise DataError(f"{where}: {name} is listed again (first in row {seen[name]}). Keep one row.")
-            seen[name] = reader.line_num
-            parts[split.strip()].append(index[name])
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or ()]
+    if not {"file", "split"} <= set(reader.fieldnames) and ";" in "".join(reader.fieldnames):
+        raise DataError(f"{path}: the columns are separated by semicolons ({reader.fieldnames}), but the file must be "
+                        "comma-separated. Replace each ';' by ',', or export it with ',' as the separator.")
+    if not {"file", "split"} <= set(reader.fieldnames):
+        raise DataError(f"{path}: the first row must name the columns file,split, got {reader.fieldnames}. "
+                        "Add that header row.")
+    for row in reader:
+        where, name, split = f"{path}, row {reader.line_num}", (row["file"] or "").strip(), (row["split"] or "").strip()
+        if split not in parts:
+            raise DataError(f"{where}: split {split!r} is not train, val or test. Fix the row.")
+        if name not in index:
+            raise DataError(f"{where}: {name!r} is not an image of the images folder. Use the file name "
+                            "with its extension (e.g. part07_a.png), or delete the row.")
+        if name in seen:
+            raise DataError(f"{where}: {name} is listed again (first in row {seen[name]}). Keep one row.")
+        seen[name] = reader.line_num
+        parts[split].append(index[name])
     unlisted = [f.name for f in files if f.name not in seen]
     if unlisted:
         raise DataError(f"{path}: {len(unlisted)} images are not listed (first: {', '.join(unlisted[:3])}). "

@@ -60,13 +60,23 @@ def image_size(path: str | Path) -> tuple[int, int]:
     return size
 
 
-def _to_array(img: Image.Image) -> np.ndarray:
-    """PIL image -> float32 array in [0, 1], shape [H, W] or [H, W, 3]; 16-bit and palette handled."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float32)
-        return np.clip(arr / 65535.0, 0.0, 1.0)
-    if img.mode == "F":
-        return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+def _to_array(img: Image.Image, path: Path) -> np.ndarray:
+    """PIL image -> float32 array in [0, 1], shape [H, W] or [H, W, 3]; 16-bit and palette handled.
+
+    32-bit images (float "F", int "I") have no fixed range, so each is scaled by its own: min -> 0,
+    max -> 1 (a constant image -> 0). Clipping instead would turn a 0..255 float image into a blank
+    1.0, and the model standardises each image by its own mean and std, so the scaling changes nothing
+    it sees. NaN or inf pixels are a DataError naming `path`: no scaling could make them an image.
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(img, dtype=np.float32) / 65535.0
+    if img.mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise DataError(f"{path}: {int((~np.isfinite(arr)).sum())} of {arr.size} pixels are NaN or inf. Re-export "
+                            "the image with finite values (e.g. NaN as 0), or remove it from the folder.")
+        arr, span = arr - arr.min(), np.ptp(arr)
+        return (arr / span if span > 0 else arr).astype(np.float32)
     if img.mode not in ("L", "RGB"):
         img = img.convert("RGB")  # palette, RGBA (alpha dropped), CMYK, LA ...
     return np.asarray(img, dtype=np.float32) / 255.0
@@ -83,12 +93,13 @@ def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
     """Read an image as a float tensor [C, H, W] in [0, 1] with C = `channels` (taught in 01_defect_data).
 
     Grayscale and colour files may be mixed in one folder: each is converted to `channels`
-    (colour to gray by ITU-R 601 luma; gray to colour by repetition). 16-bit PNGs keep their range.
+    (colour to gray by ITU-R 601 luma; gray to colour by repetition). 16-bit PNGs keep their range;
+    32-bit float or int images (TIFF) are scaled by their own range (see `_to_array`).
     Images under 8 pixels on a side are refused: they hold too little surface to inspect.
     """
     check_channels(channels)
     path = Path(path)
-    arr = _to_array(_open(path))
+    arr = _to_array(_open(path), path)
     if min(arr.shape[:2]) < MIN_SIDE:
         raise DataError(
             f"{path}: image is {arr.shape[1]}x{arr.shape[0]} pixels (width x height), under the {MIN_SIDE} "
@@ -106,7 +117,8 @@ def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
 def is_colour(path: str | Path) -> bool:
     """True when an image's colour channels actually differ, by more than 2 of 255 levels somewhere
     (taught in 09_real_data). A gray picture saved as RGB, as many tools do, counts as gray."""
-    arr = _to_array(_open(Path(path)))
+    path = Path(path)
+    arr = _to_array(_open(path), path)
     return arr.ndim == 3 and bool(np.abs(arr - arr[..., :1]).max() > 2 / 255)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
+from tqdm.auto import tqdm
 
 from samtl_lite.data.io import (
     IMAGE_EXTENSIONS,
@@ -25,6 +25,7 @@ from samtl_lite.data.io import (
     check_resize,
     data_dir,
     fit_and_pad,
+    image_size,
     list_images,
     load_image,
     load_mask,
@@ -56,6 +57,10 @@ class PairDataset(Dataset):
     `cache=True` keeps each sample after decoding and resizing (float32 image, bool mask: exactly what
     the files give), so an epoch pays for the augmentation only; `"auto"` caches when `size` is set and
     the cache fits (`cache_fits`).
+    Building the dataset reads every mask once, not the images: `labels` (1.0 where the mask is non-empty)
+    follows the masks, a mask whose size differs from its image's (read from the image file's header) is a
+    DataError at once, and masks that look inverted get a warning (`_warn_inverted`). `verify` decodes
+    the images too.
     """
 
     def __init__(
@@ -78,18 +83,34 @@ class PairDataset(Dataset):
         if cache == "auto":
             cache = cache_fits(len(samples), size, channels)
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor, dict[str, Any]]] | None = {} if cache else None
+        fractions = np.array([self._defect_fraction(s) for s in samples])
+        self.labels = (fractions > 0).astype(np.float64)
+        _warn_inverted(samples, fractions)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        image, mask, meta = self._sample(index)
+        return make_item(image, mask, dict(meta), self.transform)
+
+    def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """One sample before augmentation: from the cache, else decoded (and cached when caching)."""
         if self.cache is not None and index in self.cache:
             image, mask, meta = self.cache[index]
-            return make_item(image.clone(), mask.float(), dict(meta), self.transform)  # the cache stays as read
+            return image.clone(), mask.float(), meta  # the cache stays as read
         image, mask, meta = self._prepare(index)
         if self.cache is not None:
             self.cache[index] = (image.clone(), mask.bool(), meta)
-        return make_item(image, mask, dict(meta), self.transform)
+        return image, mask, meta
+
+    def verify(self, indices: Sequence[int] | None = None, progress: bool = True) -> None:
+        """Decode every image (or those at `indices`) once, so that a corrupt file is a DataError naming it
+        before training rather than when the sampler draws it, hours in (taught in 06_training). The
+        decoded samples go through `__getitem__`'s path: a caching dataset ends with its cache filled."""
+        index = range(len(self)) if indices is None else indices
+        for i in tqdm(index, desc="checking images", disable=not progress, leave=False):
+            self._sample(i)
 
     def _prepare(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Decode, check and resize one sample."""
@@ -99,11 +120,7 @@ class PairDataset(Dataset):
             mask = torch.zeros((1, *image.shape[-2:]))
         else:
             mask = load_mask(s.mask, self.mask_threshold)
-            if mask.shape[-2:] != image.shape[-2:]:
-                raise DataError(
-                    f"{s.mask}: mask is {tuple(mask.shape[-2:])} (H, W) but its image {s.image} is "
-                    f"{tuple(image.shape[-2:])}. Re-export the mask at the image's size."
-                )
+            _check_mask_size(s, tuple(mask.shape[-2:]), tuple(image.shape[-2:]))
         meta = {"name": s.image.name, "defect_class": s.defect_class, "area_fraction": float(mask.mean())}
         if self.size is not None and self.resize == "pad":
             image, mask = fit_and_pad(image, mask, self.size)
@@ -113,13 +130,41 @@ class PairDataset(Dataset):
             image, mask = pad_to_multiple(image, self.pad_to), pad_to_multiple(mask, self.pad_to)
         return image, mask, meta
 
-    @cached_property
-    def labels(self) -> np.ndarray:
-        """1.0 for samples whose mask is non-empty (reads the masks once, not the images)."""
-        return np.array([self._label_of(s) for s in self.samples])
+    def _defect_fraction(self, s: Sample) -> float:
+        """Defect pixels / all pixels of a sample's mask (0.0 without one), its size checked against the
+        image file's header."""
+        if s.mask is None:
+            return 0.0
+        mask = load_mask(s.mask, self.mask_threshold)
+        width, height = image_size(s.image)
+        _check_mask_size(s, tuple(mask.shape[-2:]), (height, width))
+        return float(mask.mean())
 
-    def _label_of(self, s: Sample) -> float:
-        return float(s.mask is not None and bool(load_mask(s.mask, self.mask_threshold).any()))
+
+def _check_mask_size(s: Sample, mask_hw: tuple[int, ...], image_hw: tuple[int, ...]) -> None:
+    """A mask of another size than its image is a DataError naming both files and both sizes (H, W)."""
+    if mask_hw != image_hw:
+        raise DataError(f"{s.mask}: mask is {mask_hw} (H, W) but its image {s.image} is {image_hw}. Re-export "
+                        "the mask at the image's size.")
+
+
+INVERTED_AREA = 0.5  # a mask marking more than this share of its image as defect looks inverted
+
+
+def _warn_inverted(samples: Sequence[Sample], fractions: np.ndarray) -> None:
+    """Warn once when more than half of the non-empty masks mark more than half of their image as defect.
+    Defects are small (Magnetic Tile's 388 non-empty masks: median 0.5% of the image, largest 48.5%), so such
+    masks are more likely inverted (defect black, background white) than right."""
+    defective = fractions > 0
+    large = fractions > INVERTED_AREA
+    if large.sum() * 2 > defective.sum():
+        first = samples[int(np.argmax(large))].mask
+        warnings.warn(
+            f"{first.parent}: {int(large.sum())} of {int(defective.sum())} non-empty masks mark more than "
+            f"{INVERTED_AREA:.0%} of their image as defect (first: {first.name}). Are the masks inverted? "
+            "Defects must be the non-zero pixels: invert them (defect white, background black).",
+            stacklevel=3,
+        )
 
 
 def _require(root: Path, name: str, script: str) -> Path:
@@ -233,9 +278,9 @@ class MagneticTile(PairDataset):
                 stacklevel=2,
             )
 
-    def _label_of(self, s: Sample) -> float:
+    def _defect_fraction(self, s: Sample) -> float:
         """Free samples are clean by construction; only the defect classes' masks are read."""
-        return 0.0 if s.defect_class == "Free" else super()._label_of(s)
+        return 0.0 if s.defect_class == "Free" else super()._defect_fraction(s)
 
 
 class KolektorSDD2(PairDataset):
@@ -344,6 +389,8 @@ class ImageMaskFolder(PairDataset):
             masks = _by_stem(list_images(Path(masks_dir)), "masks", "Delete the stale one.")
             _warn_orphans(masks, {p.stem + mask_suffix for p in listed}, masks_dir)
         samples = [Sample(p, masks.get(p.stem + mask_suffix)) for p in images]
+        if options.get("mask_threshold") is None:
+            _warn_jpeg_masks([s.mask for s in samples if s.mask is not None], masks_dir)
         missing = [s.image.name for s in samples if s.mask is None]
         if missing and missing_mask == "error":
             raise DataError(
@@ -355,6 +402,18 @@ class ImageMaskFolder(PairDataset):
         super().__init__(samples, source=str(images_dir), **options)
 
 
+def _warn_jpeg_masks(masks: list[Path], masks_dir: str | Path | None) -> None:
+    """JPEG's compression noise (values 1-15 around every edge) is defect under the any-non-zero rule."""
+    jpeg = [m.name for m in masks if m.suffix.lower() in (".jpg", ".jpeg")]
+    if jpeg:
+        warnings.warn(
+            f"{masks_dir}: {len(jpeg)} masks are JPEG files (first: {jpeg[0]}), whose compression noise reads as "
+            "defect, since any non-zero pixel is. Save the masks as PNG, or pass mask_threshold=128 "
+            "(--mask-threshold 128) to count only the bright pixels.",
+            stacklevel=3,
+        )
+
+
 def _warn_orphans(masks: dict[str, Path], expected: set[str], masks_dir: str | Path) -> None:
     """Masks whose image is missing are probably a renamed or deleted image: say so, do not stop."""
     orphans = sorted(masks[stem].name for stem in masks.keys() - expected)
@@ -364,3 +423,20 @@ def _warn_orphans(masks: dict[str, Path], expected: set[str], masks_dir: str | P
             "ignored. Restore the images, or fix `mask_suffix` if the names differ by more than the suffix.",
             stacklevel=3,
         )
+
+
+def unwrap(dataset: Dataset) -> tuple[Dataset, list[int]]:
+    """The dataset under any (nested) `Subset`s, and the indices of it that `dataset` reaches."""
+    index = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        index = [dataset.indices[i] for i in index]
+        dataset = dataset.dataset
+    return dataset, index
+
+
+def verify_images(dataset: Dataset, progress: bool = True) -> None:
+    """`PairDataset.verify` for the samples a dataset reaches, through any (nested) `Subset`s; data drawn in
+    memory (synthetic) has no files to check (taught in 06_training)."""
+    dataset, index = unwrap(dataset)
+    if isinstance(dataset, PairDataset):
+        dataset.verify(index, progress)

@@ -7,21 +7,18 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from samtl_lite.data.io import image_size
-from samtl_lite.data.real import PairDataset
+from samtl_lite.data.real import PairDataset, unwrap
 
 
 def image_shapes(dataset: Dataset, most: int | None = None) -> np.ndarray | None:
     """(width, height) of a dataset's image files, read from their headers, at most `most` of them spread evenly;
     None for data drawn in memory (taught in 09_real_data). Real datasets vary: Magnetic Tile's tiles range
     from 2.7x wider than tall to 2.8x taller than wide, so one input size stretches some of them."""
-    index = list(range(len(dataset)))
-    while isinstance(dataset, Subset):
-        index = [dataset.indices[i] for i in index]
-        dataset = dataset.dataset
+    dataset, index = unwrap(dataset)
     if most is not None and most < 1:
         raise ValueError(f"most must be at least 1, not {most}")
     if not isinstance(dataset, PairDataset) or not index:
