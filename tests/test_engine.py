@@ -460,3 +460,19 @@ def test_visible_and_faint_defects_are_graded_apart():
     for meta, y in zip(metas, ds.labels):
         assert (meta["visibility"] > 0) == bool(y) and VISIBLE == 5.0
     assert any(0 < m["visibility"] < VISIBLE for m in metas) and any(m["visibility"] >= VISIBLE for m in metas)
+
+
+def test_nan_loss_before_any_checkpoint_says_so_and_names_the_options(tmp_path):
+    train, val = tiny_data(n=16)
+    config = TrainConfig(**{**TINY, "epochs": 1}, pos_weight=float("inf"), w_seg=2.0)
+    with pytest.raises(TrainingDiverged) as err:
+        fit(build_from_config(config), train, val, config, tmp_path, progress=False)
+    assert str(err.value) == f"loss became nan at epoch 1, batch 1; no epoch finished, so {tmp_path} holds no " \
+        "checkpoint. Lower the learning rate (now 0.003) or check the loss options (pos_weight inf, w_seg 2) and " \
+        "the data for NaN pixels."
+    assert list(tmp_path.iterdir()) == []
+    config = TrainConfig(**{**TINY, "epochs": 1, "lr": float("inf")})
+    with pytest.raises(TrainingDiverged) as err:
+        fit(build_from_config(config), train, val, config, progress=False)
+    assert str(err.value).endswith(" Lower the learning rate (now inf) or check the loss options and the data for "
+                                   "NaN pixels.") and "checkpoint" not in str(err.value)

@@ -3,6 +3,7 @@
 docs/reliability.md lists the cases and points to the test for each.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from samtl_lite.engine import (
     loop,
     predict_images,
     save_checkpoint,
+    train_and_evaluate,
 )
 from samtl_lite.engine.evaluate import Predictions, false_alarm_notes, thresholds_on
 from samtl_lite.metrics import pixel_miou, seg_accuracy, seg_miou, seg_recall
@@ -51,9 +53,10 @@ def test_magnetic_tile_image_without_its_mask(tmp_path):
 
 def test_dataloader_worker_reports_the_bad_file(tmp_path):
     for name in ("a", "b"):
-        write_gray(tmp_path / "i" / f"{name}.png", np.zeros((16, 16)))
-        write_gray(tmp_path / "m" / f"{name}.png", square_mask(16, 16, None))
-    (tmp_path / "i" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        write_gray(tmp_path / "i" / f"{name}.png", np.random.default_rng(0).integers(0, 255, (64, 64)))
+        write_gray(tmp_path / "m" / f"{name}.png", square_mask(64, 64, None))
+    bad = tmp_path / "i" / "b.png"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # the header intact, half the pixel data gone
     loader = DataLoader(ImageMaskFolder(tmp_path / "i", tmp_path / "m"), batch_size=1, num_workers=1)
     with pytest.raises(DataError, match=r"b\.png.*corrupt"):
         list(loader)
@@ -297,3 +300,94 @@ def test_decisions_that_flag_most_clean_samples_get_a_note():
     assert "mask's decisions flag 72 of 143 clean val samples (Seg_mIoU 0.050)" in note
     assert false_alarm_notes({"ap": 0.5, "fp": 3, "tn": 0}) != []  # every clean sample flagged
     assert false_alarm_notes({"ap": 0.5, "fp": 0, "tn": 0}) == []  # no clean sample: nothing to say
+
+
+def file_bytes(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_predict_never_replaces_a_users_files_nor_writes_into_its_inputs(tmp_path, capsys):
+    train, val = tiny_sets()
+    cfg = TrainConfig(epochs=1, batch_size=8, size=32)
+    fit(build_from_config(cfg), train, val, cfg, tmp_path / "run", progress=False)
+    best = str(tmp_path / "run" / "best.pt")
+    gt = tmp_path / "gt"
+    for i in range(2):
+        write_gray(gt / "images" / f"p00{i}.png", np.full((20, 30), 60 * i))
+        write_gray(gt / "masks" / f"p00{i}_mask.png", square_mask(20, 30, (2, 2, 6, 6)))
+    before = file_bytes(gt)
+    for extra in ([], ["--overwrite"]):  # ground-truth masks are not earlier predictions: --overwrite does not help
+        assert main(["predict", "--checkpoint", best, "--out", str(gt / "masks"), str(gt / "images" / "p000.png"),
+                     *extra]) == 2
+        assert capsys.readouterr().err == f"samtl: error: {gt / 'masks'} holds files that this predict would replace " \
+            "(p000_mask.png) and that no earlier predict wrote (there is no predictions.csv). Choose another --out " \
+            "folder: nothing was written.\n"
+    for source in (gt / "images", gt / "images" / "p001.png"):  # --out is the input folder, or holds an input
+        assert main(["predict", "--checkpoint", best, "--out", str(gt / "images"), str(source), "--overwrite"]) == 2
+        assert capsys.readouterr().err == f"samtl: error: {gt / 'images'} is an input folder: the masks and " \
+            "overlays written there would be read as images by the next predict on it. Choose another --out " \
+            "folder: nothing was written.\n"
+    assert file_bytes(gt) == before  # byte for byte, and no file added
+
+    pred = tmp_path / "pred"
+    predict_images(best, [gt / "images"], pred)
+    (pred / "notes.txt").write_text("my notes")
+    first = file_bytes(pred)
+    with pytest.raises(DataError, match=r"already holds predictions \(p000_mask.png, p000_overlay.png, "
+                                        r"predictions.csv\). Pass --overwrite"):
+        predict_images(best, [gt / "images" / "p000.png"], pred)
+    assert file_bytes(pred) == first
+    predict_images(best, [gt / "images" / "p000.png"], pred, overrides={"score": 0.0}, overwrite=True)
+    again = file_bytes(pred)
+    assert sorted(again) == sorted(first)  # nothing deleted, nothing else written
+    assert again["notes.txt"] == b"my notes" and again["p001_overlay.png"] == first["p001_overlay.png"]
+    assert again["p000_overlay.png"] != first["p000_overlay.png"]  # replaced: it now says threshold 0.000
+    assert again["predictions.csv"].decode().splitlines()[1].startswith(f"{gt / 'images' / 'p000.png'},")
+    assert len(again["predictions.csv"].decode().splitlines()) == 2
+
+
+TINY_CLI = ["train", "--n-train", "8", "--n-eval", "6", "--size", "16", "--epochs", "1", "--no-progress"]
+
+
+def test_overwrite_replaces_a_run_but_never_a_users_files(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*TINY_CLI, "--out", str(run)]) == 0
+    fresh = sorted(p.name for p in run.iterdir())
+    assert main(["evaluate", "--checkpoint", str(run / "best.pt"), "--split", "val", "--no-progress"]) == 0
+    assert {"metrics_synthetic_val.json", "results_synthetic_val.csv", "pr_curve_synthetic_val.png",
+            "misses_synthetic_val", "false_alarms_synthetic_val"} <= {p.name for p in run.iterdir()} - set(fresh)
+    best = (run / "best.pt").read_bytes()
+    assert main([*TINY_CLI, "--seed", "1", "--out", str(run), "--overwrite"]) == 0  # only the run's files: replaced
+    assert sorted(p.name for p in run.iterdir()) == fresh and (run / "best.pt").read_bytes() != best
+    capsys.readouterr()
+    for name in ("misses_reviewed/notes.txt", "results_for_paper.csv", "metrics_old_backup.json", "misses/mine.txt"):
+        (run / name).parent.mkdir(exist_ok=True)
+        (run / name).write_text(f"the user's {name}")
+    before = file_bytes(run)
+    assert main([*TINY_CLI, "--out", str(run), "--overwrite"]) == 2
+    assert capsys.readouterr().err == f"samtl: error: {run} holds files that are not a samtl run " \
+        "(metrics_old_backup.json, misses/mine.txt, misses_reviewed, ...). Choose another --out folder: nothing was " \
+        "written.\n"
+    assert file_bytes(run) == before
+
+
+def test_a_run_that_never_finished_an_epoch_is_started_again(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*TINY_CLI, "--pos-weight", "1e308", "--out", str(run)]) == 2  # inf in float32: NaN in epoch 1
+    assert capsys.readouterr().err == f"samtl: error: loss became nan at epoch 1, batch 1; no epoch finished, so " \
+        f"{run} holds no checkpoint. Lower the learning rate (now 0.002) or check the loss options (pos_weight " \
+        "1e+308) and the data for NaN pixels.\n"
+    (run / ".last.pt.k2j4_x9q.tmp").write_bytes(b"half a checkpoint")  # what a kill mid-save leaves
+    assert sorted(p.name for p in run.iterdir()) == [".last.pt.k2j4_x9q.tmp", "config.json"]
+    config = (run / "config.json").read_bytes()
+    with pytest.raises(DataError) as err:
+        train_and_evaluate(TrainConfig(epochs=1, size=16, n_train=8, n_eval=6), run, resume=True, progress=False)
+    assert str(err.value) == f"{run} holds a run that never finished an epoch (no last.pt): there is nothing to " \
+        "resume. Run the same command again without --resume to start it afresh."
+    assert (run / "config.json").read_bytes() == config
+    assert main(["train", "--resume", "--out", str(run)]) == 2  # the CLI reads the run's config first: the same error
+    assert capsys.readouterr().err == f"samtl: error: {err.value}\n"
+    assert main([*TINY_CLI, "--out", str(run)]) == 0
+    assert f"note: {run} holds a run that never finished an epoch; starting it again\n" in capsys.readouterr().out
+    assert json.loads((run / "config.json").read_text())["pos_weight"] is None
+    assert (run / "last.pt").is_file() and not (run / ".last.pt.k2j4_x9q.tmp").exists()

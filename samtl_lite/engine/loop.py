@@ -239,6 +239,21 @@ def epoch_line(row: dict[str, Any], epochs: int, seconds: float) -> str:
     return ", ".join(parts) + f" ({seconds:.0f} s)"
 
 
+def _diverged(when: str, config: TrainConfig, out: Path | None) -> TrainingDiverged:
+    """The error for a loss that became NaN or inf (`when`: its value and where): what is left on disk, and the
+    options that can cause it, with their values."""
+    if out is None:
+        kept = ""
+    elif (out / "last.pt").is_file():
+        kept = f"; {out}/last.pt still holds the last good epoch"
+    else:
+        kept = f"; no epoch finished, so {out} holds no checkpoint"
+    given = ", ".join(f"{k} {getattr(config, k):g}" for k in ("pos_weight", "w_seg", "w_cls")
+                      if getattr(config, k) is not None)
+    return TrainingDiverged(f"loss became {when}{kept}. Lower the learning rate (now {config.lr}) or check the loss "
+                            f"options{f' ({given})' if given else ''} and the data for NaN pixels.")
+
+
 def fit(
     model: nn.Module,
     train_data: Dataset,
@@ -329,11 +344,7 @@ def fit(
             n_batches += 1
             # every step on CPU; on a GPU every `SYNC_EVERY` steps, since each check waits for the GPU
             if (device.type == "cpu" or n_batches % SYNC_EVERY == 0) and not torch.isfinite(sums[0]):
-                raise TrainingDiverged(
-                    f"loss became {parts.total.item()} at epoch {epoch + 1}, batch {n_batches}"
-                    f"{f'; {out}/last.pt still holds the last good epoch' if out else ''}. Lower the learning "
-                    f"rate (now {config.lr}) or check the data for NaN pixels."
-                )
+                raise _diverged(f"{parts.total.item()} at epoch {epoch + 1}, batch {n_batches}", config, out)
             opt.zero_grad(set_to_none=True)
             scaler.scale(parts.total).backward()
             ddp.average_grads(loss_fn.parameters())
@@ -348,9 +359,7 @@ def fit(
                 batches.set_postfix(loss=f"{float(sums[0]) / n_batches:.4f}")
         means = (sums / max(n_batches, 1)).tolist()
         if not math.isfinite(means[0]):
-            raise TrainingDiverged(f"loss became {means[0]} during epoch {epoch + 1}"
-                                   f"{f'; {out}/last.pt still holds the last good epoch' if out else ''}. Lower "
-                                   f"the learning rate (now {config.lr}) or check the data for NaN pixels.")
+            raise _diverged(f"{means[0]} during epoch {epoch + 1}", config, out)
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0],
                                **dict(zip(("loss", "loss_seg", "loss_cls"), means)),
                                **dict(zip(("w_seg", "w_cls"), loss_fn.weights()))}

@@ -53,6 +53,27 @@ def output_names(paths: list[Path]) -> list[str]:
     raise DataError(f"{repeated[0]} is given more than once. Pass each image once.")
 
 
+def check_out(out: Path, inputs: list[str | Path], paths: list[Path], names: list[str], overwrite: bool) -> None:
+    """Refuse, before anything is written, an `out` that is an input folder (its outputs would be read as inputs
+    next time) or that holds files this run writes which no earlier predict wrote there (no `predictions.csv`);
+    earlier predictions are replaced only with `overwrite`, and only the files this run writes."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
+    folders = {Path(i).resolve() for i in inputs if Path(i).is_dir()} | {p.parent.resolve() for p in paths}
+    if out.resolve() in folders:
+        raise DataError(f"{out} is an input folder: the masks and overlays written there would be read as images by "
+                        "the next predict on it. Choose another --out folder: nothing was written.")
+    writes = [out / f"{name}_{kind}.png" for name in names for kind in ("mask", "overlay")] + [out / "predictions.csv"]
+    taken = [p.name for p in writes if p.exists()]
+    first = f"{', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}"
+    if taken and not (out / "predictions.csv").is_file():
+        raise DataError(f"{out} holds files that this predict would replace ({first}) and that no earlier predict "
+                        "wrote (there is no predictions.csv). Choose another --out folder: nothing was written.")
+    if taken and not overwrite:
+        raise DataError(f"{out} already holds predictions ({first}). Pass --overwrite to replace them, or choose "
+                        "another --out folder: nothing was written.")
+
+
 def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, resize: str) -> torch.Tensor:
     """Map a probability map [H, W] at the model's input size back onto the image's own pixels."""
     if resize == "pad":
@@ -86,11 +107,13 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
 
     Thresholds are those the model carries (chosen on its validation split); `overrides` may set
     `score`, `mask` or `min_area`, and each override is printed. An `out` folder that already holds
-    predictions is refused unless `overwrite`."""
+    predictions is refused unless `overwrite`, which replaces only the files this run writes; an input
+    folder, or files of the same names that no earlier predict wrote, are refused (see `check_out`)."""
     checkpoint = Path(checkpoint)
     out = Path(out)
-    if (out / "predictions.csv").exists() and not overwrite:
-        raise DataError(f"{out} already holds predictions. Pass --overwrite to replace them, or choose another --out.")
+    paths = expand_inputs(inputs)
+    names = output_names(paths)
+    check_out(out, inputs, paths, names, overwrite)
     model, config, state = load_model(checkpoint, device)
     chosen = {"score": 0.5, "mask": 0.5, "min_area": 1, **(state.get("thresholds") or {})}
     if not state.get("thresholds"):
@@ -99,13 +122,12 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
         if value is not None:
             print(f"note: {key} threshold {value} instead of the model's {chosen[key]}")
             chosen[key] = value
-    paths = expand_inputs(inputs)
     size = config.resolved_size()
     images = PairDataset([Sample(p, None) for p in paths], size=size, channels=config.in_channels,
                          resize=config.resize, source="inputs")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, (path, name) in enumerate(zip(paths, output_names(paths))):
+    for i, (path, name) in enumerate(zip(paths, names)):
         image = load_image(path, config.in_channels)
         native_hw = (image.shape[-2], image.shape[-1])
         res = model(images[i]["image"][None].to(device))

@@ -10,6 +10,8 @@ decision thresholds.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +20,9 @@ from typing import Any
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
-from samtl_lite.data.catalog import get_splits, resize_note
+from samtl_lite.data.catalog import DATASETS, get_splits, resize_note
 from samtl_lite.data.io import as_hw
+from samtl_lite.data.real import verify_images
 from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
@@ -100,8 +103,12 @@ def record_thresholds(out: Path, chosen: dict[str, Any]) -> None:
                                      .preprocess(), "thresholds": chosen})
 
 
-RUN_FILES = ("config.json", "history.json", "best.pt", "last.pt", "metrics*.json", "results*.csv", "pr_curve*.png",
-             "recall_by_area*.png", "curves.png", "misses*", "false_alarms*", ".*.pt.*.tmp")
+# What `train_and_evaluate` and `evaluate_checkpoint` (whose `tag` is `_{data}_{split}`) write into a run folder, as
+# paths relative to it, the panels inside the misses and false-alarm folders included: nothing else is the run's.
+RUN_FILES = re.compile("|".join(pattern.format(tag=rf"(_({'|'.join(DATASETS)})_(val|test))?") for pattern in (
+    r"config\.json", r"history\.json", r"(best|last)\.pt", r"\.(best|last)\.pt\.\w+\.tmp", r"curves\.png",
+    r"metrics{tag}\.json", r"results{tag}\.csv", r"(pr_curve|recall_by_area){tag}\.png",
+    r"(misses|false_alarms){tag}(/\d{{2,}}_[^/]+\.png)?")))
 
 
 def is_run_config(path: Path) -> bool:
@@ -115,21 +122,35 @@ def is_run_config(path: Path) -> bool:
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to write a run into a folder that holds anything else, or an earlier run unless `resume`
-    or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files."""
+    or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files. A run
+    that never finished an epoch (its `config.json`, no `last.pt`) is started again without asking."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
-    if resume or not out.is_dir():
+    if not out.is_dir():
         return
-    ours = {p for pattern in RUN_FILES for p in out.glob(pattern)} if is_run_config(out / "config.json") else set()
-    foreign = sorted(p.name for p in out.iterdir() if p not in ours)
+    run = is_run_config(out / "config.json")
+    unfinished = run and not (out / "last.pt").exists()
+    if resume:
+        if unfinished:
+            raise DataError(f"{out} holds a run that never finished an epoch (no last.pt): there is nothing to "
+                            "resume. Run the same command again without --resume to start it afresh.")
+        return
+    entries = list(out.rglob("*"))
+    ours = {p for p in entries if RUN_FILES.fullmatch(p.relative_to(out).as_posix())} if run else set()
+    listed = ours | {out}  # name a foreign folder, not each file in it
+    foreign = sorted(p.relative_to(out).as_posix() for p in entries if p not in ours and p.parent in listed)
     if foreign:
         raise DataError(f"{out} holds files that are not a samtl run ({', '.join(foreign[:3])}"
                         f"{', ...' if len(foreign) > 3 else ''}). Choose another --out folder: nothing was written.")
-    if ours and not overwrite:
-        raise DataError(f"{out} holds an earlier run. Pass --resume to continue it, --overwrite to replace it, or "
-                        "choose another --out folder.")
+    if unfinished and all(p.name == "config.json" or p.name.startswith(".") for p in ours):  # temporary files
+        print(f"note: {out} holds a run that never finished an epoch; starting it again")
+    elif ours and not overwrite:
+        how = "--overwrite to replace it" if unfinished else "--resume to continue it, --overwrite to replace it"
+        raise DataError(f"{out} holds an earlier run{' without last.pt' if unfinished else ''}. Pass {how}, or choose "
+                        "another --out folder.")
     for p in ours:
-        shutil.rmtree(p) if p.is_dir() else p.unlink()
+        if p.parent == out:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = False, progress: bool = True,
@@ -138,12 +159,16 @@ def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = Fals
     evaluate on test, and write the run folder (taught in 06_training). One seed gives one model:
     everything random is seeded before the model is built."""
     out = Path(out)
-    prepare_out(out, resume, overwrite)
+    pick_device(config.device)  # a device this machine lacks fails before anything is written
+    if os.environ.get("RANK", "0") == "0":  # one process of a torchrun job clears the folder, not each at once
+        prepare_out(out, resume, overwrite)
     if resume:
         check_compatible(load_checkpoint(out / "last.pt"), config, out / "last.pt")
     seed_everything(config.seed)
     train, val, test = splits_of(config)
     ddp = Distributed.from_env(config.device)
+    for split in (train, val, test):  # a corrupt file is an error now, not when it is drawn hours into the run
+        verify_images(split, progress=progress and ddp.main)
     note = resize_note(train, config.resolved_size(), config.resize)
     if note and ddp.main:
         print(f"note: {note}")
