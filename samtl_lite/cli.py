@@ -60,11 +60,11 @@ def _train_config(args: argparse.Namespace):
     from samtl_lite.data.catalog import native_channels
     from samtl_lite.engine import RECIPES, TrainConfig, load_checkpoint, recipe
     from samtl_lite.engine.recipes import default_recipe
+    from samtl_lite.engine.run import prepare_out
 
     given = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None}
-    if isinstance(given.get("size"), list) and len(given["size"]) == 1:
-        given["size"] = given["size"][0]
     if args.resume:
+        prepare_out(Path(args.out), resume=True, overwrite=False)  # a run with no finished epoch: say so
         base = load_checkpoint(Path(args.out) / "last.pt")["config"]
         return TrainConfig.from_dict({**base, **given})
     name = args.recipe or default_recipe(given.get("data", TrainConfig.data), given.get("device", TrainConfig.device))
@@ -127,10 +127,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     """Evaluate a checkpoint on a split, as the model was trained to read data and decide."""
     from samtl_lite.engine import evaluate_checkpoint
 
-    size = args.size[0] if args.size and len(args.size) == 1 else args.size
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, args.images, args.masks,
                                  args.device or "auto", progress=not args.no_progress, rechoose=args.rechoose,
-                                 overrides={"size": size, "resize": args.resize, "in_channels": args.in_channels,
+                                 overrides={"size": args.size, "resize": args.resize, "in_channels": args.in_channels,
                                             **_threshold_overrides(args)})
     print(_summary(result))
 
@@ -150,10 +149,11 @@ def _cmd_experiment(args: argparse.Namespace) -> None:
 
 def _cmd_predict(args: argparse.Namespace) -> None:
     """Masks, overlays and a CSV of decisions for images of any size."""
-    from samtl_lite.engine import predict_images
+    from samtl_lite.engine import pick_device, predict_images
 
-    csv_path = predict_images(args.checkpoint, args.inputs, args.out, _threshold_overrides(args),
-                              args.device if args.device not in (None, "auto") else "cpu", args.overwrite)
+    device = pick_device(args.device) if args.device not in (None, "auto") else "cpu"  # one image at a time
+    csv_path = predict_images(args.checkpoint, args.inputs, args.out, _threshold_overrides(args), device,
+                              args.overwrite)
     print(f"wrote {csv_path} and a mask and overlay per image in {args.out}")
 
 
@@ -201,8 +201,8 @@ class Parser(argparse.ArgumentParser):
     """argparse with the package's error format: `samtl: error: ...`, exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(2, f"samtl: error: {self.prog}: {message}\n")
+        """One line, not argparse's whole usage block first: the error, and where the options are listed."""
+        self.exit(2, f"samtl: error: {self.prog}: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
@@ -214,9 +214,21 @@ def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
         if not value >= low or value != value:
             raise argparse.ArgumentTypeError(f"{text} is below the smallest sensible value, {low}")
+        if value == float("inf"):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
         return value
 
     return parse
+
+
+class Size(argparse.Action):
+    """`--size N` or `--size H W`: one side, or two; the option's value is N or [H, W]."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if len(values) > 2:
+            parser.error(f"argument {option_string}: give one side (N) or two (H W), not {len(values)} values")
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
 
 
 def fraction(text: str) -> float:
@@ -232,7 +244,7 @@ def _data_options(p: argparse.ArgumentParser, default_help: str) -> None:
                    "$SAMTL_DATA_DIR")
     p.add_argument("--images", help="images folder, for --data folder")
     p.add_argument("--masks", help="masks folder, for --data folder")
-    p.add_argument("--size", type=at_least(8), nargs="+", metavar="N",
+    p.add_argument("--size", type=at_least(8), nargs="+", action=Size, metavar="N",
                    help="input side, or H W (default: 128 synthetic, 256 real)")
     p.add_argument("--resize", choices=("stretch", "pad"), help="stretch to the size (default), or keep the "
                    "aspect ratio and zero-pad")
@@ -290,8 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-train", type=at_least(2), help="override the number of training images")
     demo.add_argument("--n-eval", type=at_least(2), help="override the validation and test sizes")
     demo.add_argument("--size", type=at_least(8), help="override the image side")
-    demo.add_argument("--encoder", help="override the encoder")
-    demo.add_argument("--seed", type=int, help="training seed (default: 0)")
+    demo.add_argument("--encoder", choices=ENCODERS + SEG_MODELS, metavar="NAME",
+                      help=f"override the encoder: {', '.join(ENCODERS + SEG_MODELS)}")
+    demo.add_argument("--seed", type=at_least(0), help="training seed (default: 0)")
     demo.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     demo.set_defaults(func=_cmd_demo)
@@ -311,14 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--group", help="--data folder: regex on the file name that names the physical part; all "
                        "images of a part stay in one split")
     train.add_argument("--split-csv", help="--data folder: CSV with columns file,split (train/val/test)")
-    train.add_argument("--split-seed", type=int, help="seed of the train/val/test split (default: 0)")
+    train.add_argument("--split-seed", type=at_least(0), help="seed of the train/val/test split (default: 0)")
     train.add_argument("--model", choices=VARIANTS, help="variant (default: mtl)")
-    train.add_argument("--encoder", help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
+    train.add_argument("--encoder", choices=ENCODERS + SEG_MODELS, metavar="NAME",
+                       help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
     train.add_argument("--decoder", choices=("unet", "fpn"), help="default: unet")
     train.add_argument("--epochs", type=at_least(1), help="default: 10")
     train.add_argument("--batch-size", type=at_least(1), help="default: 16")
-    train.add_argument("--seed", type=int, help="default: 0; weights, sampling, augmentation and dropout derive "
-                       "from it, and a CPU run is exactly reproducible")
+    train.add_argument("--seed", type=at_least(0), help="default: 0; weights, sampling, augmentation and dropout "
+                       "derive from it, and a CPU run is exactly reproducible")
     train.add_argument("--seg-loss", choices=SEG_LOSSES, help="default: bce+dice")
     train.add_argument("--w-seg", type=at_least(0.0, float), help="weight of the mask loss (default: the variant's)")
     train.add_argument("--w-cls", type=at_least(0.0, float), help="weight of the sample loss (default: the variant's)")
@@ -357,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about two hours "
                      "on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
-    exp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    exp.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
     exp.add_argument("--ablation-seeds", type=at_least(1), help="train the mtl-detached ablation on only the first "
                      "this many seeds (default: all)")
@@ -375,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", help="image files or folders")
     predict.add_argument("--out", required=True, help="output folder")
     _threshold_options(predict)
-    predict.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cpu)")
+    predict.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
     predict.add_argument("--overwrite", action="store_true", help="replace earlier predictions in OUT")
     predict.set_defaults(func=_cmd_predict)
 
@@ -384,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True, help="output folder (images/, masks/, meta.csv)")
     synth.add_argument("--n", type=at_least(1), default=100, help="number of samples (default: 100)")
     synth.add_argument("--size", type=at_least(8), default=128, help="image side in pixels (default: 128)")
-    synth.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    synth.add_argument("--seed", type=at_least(0), default=0, help="generator seed (default: 0)")
     synth.add_argument("--defect-rate", type=fraction, default=0.25, help="share of defective samples (default: 0.25)")
     synth.set_defaults(func=_cmd_synth)
 
@@ -414,16 +428,18 @@ def main(argv: list[str] | None = None) -> int:
     says where to report it and keeps its traceback behind `--debug`."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    said: set[str] = set()
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        """A warning as the CLI's other messages read, `samtl: warning: ...`, without Python's file, line and
+        echoed source; once, although each split of a dataset may give it again."""
+        if str(message) not in said:
+            said.add(str(message))
+            print(f"samtl: warning: {message}", file=sys.stderr)
+
     with warnings.catch_warnings():  # restores Python's own printing when main returns
-        warnings.showwarning = _print_warning
+        warnings.showwarning = show
         return _run(args)
-
-
-def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file=None,
-                   line: str | None = None) -> None:
-    """Print a warning as the CLI's other messages read, `samtl: warning: ...`, without Python's file, line
-    and echoed source."""
-    print(f"samtl: warning: {message}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -152,3 +152,26 @@ def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, m
     assert config_of("--data", "ksdd2").encoder == "resnet18" and "real-gpu" in capsys.readouterr().out
     assert config_of("--data", "ksdd2", "--device", "cpu").encoder == "tiny"  # a GPU here, but the run is on the CPU
     assert "real-cpu" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--device", "cuda"], "--device cuda: PyTorch"),
+    (["--device", "gpu"], "--device 'gpu' is not a device name: use auto, cpu, cuda, cuda:N or mps"),
+    (["--encoder", "resnet"], "argument --encoder: invalid choice: 'resnet'"),
+    (["--seed", "-1"], "argument --seed: -1 is below the smallest sensible value, 0"),
+    (["--size", "32", "40", "48"], "argument --size: give one side (N) or two (H W), not 3 values"),
+    (["--lr", "inf"], "argument --lr: inf is not a finite number"),
+    (["--w-seg", "0", "--w-cls", "0"], "weights are w_seg 0 and w_cls 0, so nothing would be trained: give --w-seg "
+                                       "or --w-cls a positive weight"),
+    (["--model", "seg-only", "--w-cls", "0.5"], "the seg-only model has no sample head, so its w_cls must be 0"),
+])
+def test_options_a_user_gets_wrong_are_one_line_errors(tmp_path, capsys, monkeypatch, argv, says):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    try:
+        code = main(["train", *argv, "--out", str(tmp_path / "run")])
+    except SystemExit as stop:  # argparse's errors exit from parse_args
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("samtl: error: ") and err.count("\n") == 1 and says in err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
