@@ -25,7 +25,7 @@ from samtl_lite.data.catalog import DATASETS, get_dataset
 from samtl_lite.data.stats import dataset_summary, format_summary
 from samtl_lite.data.synthetic import SyntheticDefects
 from samtl_lite.data.transforms import AUGMENTATIONS
-from samtl_lite.errors import SamtlError
+from samtl_lite.errors import DataError, SamtlError
 from samtl_lite.losses import SCHEDULES, SEG_LOSSES
 from samtl_lite.models import ENCODERS, SEG_MODELS, VARIANTS
 
@@ -193,8 +193,12 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 
 def _cmd_info(args: argparse.Namespace) -> None:
     """Summarise any dataset: counts, defect sizes, defect-pixel fraction."""
-    ds = get_dataset(args.data, split=args.split, images=args.images, masks=args.masks)
-    print(format_summary(f"{args.data}/{args.split}", dataset_summary(ds)))
+    if args.data == "folder" and args.split:
+        raise DataError(f"--split {args.split}: a folder has no splits of its own, so `samtl data info folder` "
+                        "summarises every image in it. Leave --split out.")
+    split = args.split or "train"
+    ds = get_dataset(args.data, split=split, images=args.images, masks=args.masks)
+    print(format_summary(args.images if args.data == "folder" else f"{args.data}/{split}", dataset_summary(ds)))
 
 
 class Parser(argparse.ArgumentParser):
@@ -410,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = data.add_parser("info", help="summarise a dataset (counts, defect sizes)")
     info.add_argument("data", choices=DATASETS, help="dataset name; real ones are looked for in $SAMTL_DATA_DIR")
-    info.add_argument("--split", default="train", help="split (default: train; Magnetic Tile also: test, all)")
+    info.add_argument("--split", help="split (default: train; Magnetic Tile also: test, all); not for folder")
     info.add_argument("--images", help="images folder, for `folder`")
     info.add_argument("--masks", help="masks folder, for `folder`")
     info.set_defaults(func=_cmd_info)

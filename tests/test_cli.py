@@ -31,7 +31,11 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     main(["data", "synth", "--out", str(tmp_path), "--n", "8", "--size", "32"])
     assert main(["data", "info", "folder", "--images", str(tmp_path / "images"),
                  "--masks", str(tmp_path / "masks")]) == 0
-    assert "8 samples" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "8 samples" in out and "classes" not in out  # a folder's samples have no class
+    assert main(["data", "info", "folder", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
+                 "--split", "test"]) == 2
+    assert "a folder has no splits of its own" in capsys.readouterr().err
     monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "nothing"))
     assert main(["data", "info", "ksdd2"]) == 2
     assert "get_ksdd2.py" in capsys.readouterr().err

@@ -248,6 +248,9 @@ def test_image_shapes_and_the_note_follow_the_median_shape_of_varied_images(tmp_
     assert "image files: median shape 36x44 (width x height); height / width: min 0.33" in format_summary("f", summary)
     assert image_shapes(SyntheticDefects(n=4, size=16)) is None
     assert "image files" not in format_summary("s", dataset_summary(SyntheticDefects(n=4, size=16), progress=False))
+    clean = format_summary("c", dataset_summary(SyntheticDefects(n=4, size=16, defect_rate=0.0), progress=False))
+    assert clean.splitlines()[:2] == ["c: 4 samples, 0 defective (0.0%)", "  no defect pixels: every mask is empty (or "
+                                      "missing), so there are no defect areas to summarise"] and "nan" not in clean
 
 
 def test_mask_options_reach_the_folder_dataset(tmp_path):

@@ -200,9 +200,13 @@ def test_checkpoint_errors(tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"model": {}, "config": {}, "x": Payload()}, evil, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match="evil.pt: refused"):
+    with pytest.raises(CheckpointError) as err:
         load_checkpoint(evil)
+    assert str(err.value) == f"{evil}: refused to load: the file holds Python objects other than tensors and plain " \
+        "data (posix.system), which could run code. Only load checkpoints written by samtl_lite."  # no torch advice
     assert not (tmp_path / "pwned").exists()
+    with pytest.raises(CheckpointError, match=f"{tmp_path} is a run folder, not a checkpoint: give .*best.pt"):
+        load_checkpoint(tmp_path)
 
 
 def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path):
@@ -476,3 +480,13 @@ def test_nan_loss_before_any_checkpoint_says_so_and_names_the_options(tmp_path):
         fit(build_from_config(config), train, val, config, progress=False)
     assert str(err.value).endswith(" Lower the learning rate (now inf) or check the loss options and the data for "
                                    "NaN pixels.") and "checkpoint" not in str(err.value)
+
+
+def test_scores_that_blow_up_under_a_finite_loss_are_a_clean_error(tmp_path, capsys):
+    from samtl_lite.cli import main
+
+    argv = ["train", "--lr", "1e6", "--epochs", "1", "--size", "32", "--n-train", "64", "--n-eval", "32",
+            "--no-progress", "--threads", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "samtl: error: the model's sample scores on the validation split became NaN or " \
+        "inf: its weights have blown up. Lower the learning rate (now 1e+06) and train again.\n"

@@ -241,7 +241,9 @@ def pad_to_multiple(tensor: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """The image files directly inside `folder`, sorted by name (taught in 09_real_data)."""
+    """The image files directly inside `folder`, sorted by name (taught in 09_real_data). Hidden files are not
+    images: macOS leaves a `._name.png` of metadata beside each file it copies to some disks."""
     if not folder.is_dir():
         raise DatasetNotFoundError(f"{folder}: folder not found. Check the path (--images / --masks).")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))

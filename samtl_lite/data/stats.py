@@ -80,12 +80,14 @@ def dataset_summary(dataset: Dataset, progress: bool = True) -> dict[str, Any]:
 def format_summary(name: str, s: dict[str, Any]) -> str:
     """`dataset_summary` as a few readable lines for a terminal or a notebook (taught in 01_defect_data)."""
     q = s["area_fraction_quantiles"]
-    lines = [
-        f"{name}: {s['n']} samples, {s['n_defective']} defective ({100 * s['defect_rate']:.1f}%)",
-        f"  defect area (% of image): p10 {100 * q[0.1]:.3f}  median {100 * q[0.5]:.3f}  p90 {100 * q[0.9]:.3f};"
-        f" {100 * s['share_of_defects_below_0.1pct']:.0f}% of defective samples below 0.1%",
-        f"  defect pixels: 1 in {1 / max(s['defect_pixel_fraction'], 1e-12):,.0f}",
-    ]
+    lines = [f"{name}: {s['n']} samples, {s['n_defective']} defective ({100 * s['defect_rate']:.1f}%)"]
+    if s["n_defective"]:
+        lines += [f"  defect area (% of image): p10 {100 * q[0.1]:.3f}  median {100 * q[0.5]:.3f}  p90 "
+                  f"{100 * q[0.9]:.3f}; {100 * s['share_of_defects_below_0.1pct']:.0f}% of defective samples below "
+                  "0.1%",
+                  f"  defect pixels: 1 in {1 / s['defect_pixel_fraction']:,.0f}"]
+    else:
+        lines.append("  no defect pixels: every mask is empty (or missing), so there are no defect areas to summarise")
     if "contrast_quantiles" in s:
         c = s["contrast_quantiles"]
         lines.append(f"  contrast (x background noise std): p10 {c[0.1]:.2f}  median {c[0.5]:.2f}  p90 {c[0.9]:.2f}")
@@ -93,5 +95,6 @@ def format_summary(name: str, s: dict[str, Any]) -> str:
         (w, h), a = s["median_width_height"], s["height_over_width_quantiles"]
         lines.append(f"  image files: median shape {w}x{h} (width x height); height / width: min {a[0.0]:.2f}  p10 "
                      f"{a[0.1]:.2f}  median {a[0.5]:.2f}  p90 {a[0.9]:.2f}  max {a[1.0]:.2f}")
-    lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["classes"].items()))
+    if any(s["classes"]):  # a folder's samples have no class
+        lines.append("  classes: " + ", ".join(f"{k} {v}" for k, v in s["classes"].items()))
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -76,14 +77,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint safely; a truncated, corrupt or code-carrying file gives a CheckpointError
     naming it (taught in 06_training)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a run folder, not a checkpoint: give {path / 'best.pt'} (the kept epoch) "
+                              "or last.pt.")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint. Check the path (runs/NAME/best.pt or last.pt).")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        found = re.search(r"(?i)unsupported global:? (?:GLOBAL )?(\S+)", str(err))  # torch names the object it refused
         raise CheckpointError(
-            f"{path}: refused to load: the file holds Python objects other than tensors and plain data, "
-            f"which could run code ({str(err).splitlines()[0]}). Only load checkpoints written by samtl_lite."
+            f"{path}: refused to load: the file holds Python objects other than tensors and plain data"
+            f"{f' ({found.group(1)})' if found else ''}, which could run code. Only load checkpoints written by "
+            "samtl_lite."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, IndexError, KeyError) as err:
         raise CheckpointError(

@@ -197,6 +197,9 @@ def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfi
     pred = predict_dataset(model, data, batch_size=max(config.batch_size, 32), device=device, indices=shard,
                            channels_last=config.channels_last, progress=progress, loss_fn=yardstick)
     pred = ddp.gather(pred)
+    if not np.isfinite(pred.score).all():  # a finite loss can hide it: the logits of a saturated head overflow
+        raise TrainingDiverged(f"the model's sample scores on the validation split became NaN or inf: its weights "
+                               f"have blown up. Lower the learning rate (now {config.lr:g}) and train again.")
     chosen = thresholds_on(pred, config.max_fpr)  # without defective samples: 0.5, and the loss picks best.pt
     metrics = metrics_at(pred, chosen)
     spread = float(np.ptp(pred.score)) if len(pred.score) > 1 else float("nan")  # 0: one score for every sample
