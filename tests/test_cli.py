@@ -168,6 +168,7 @@ def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, m
     (["--w-seg", "0", "--w-cls", "0"], "weights are w_seg 0 and w_cls 0, so nothing would be trained: give --w-seg "
                                        "or --w-cls a positive weight"),
     (["--model", "seg-only", "--w-cls", "0.5"], "the seg-only model has no sample head, so its w_cls must be 0"),
+    (["--loss-schedule", "uncertainty", "--w-seg", "0.3"], "schedule='uncertainty' sets both weights itself"),
 ])
 def test_options_a_user_gets_wrong_are_one_line_errors(tmp_path, capsys, monkeypatch, argv, says):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)

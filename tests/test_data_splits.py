@@ -268,3 +268,17 @@ def test_mask_options_reach_the_folder_dataset(tmp_path):
     assert pool.labels.tolist() == [1.0] * 3 + [0.0] * 5 and pool[0]["mask"].sum() == 16
     strict = get_splits("folder", 16, False, images, tmp_path / "masks", mask_threshold=128, **options)[0].dataset
     assert strict[0]["mask"].sum() == 12
+
+
+def test_a_folders_training_and_plain_pools_share_one_reading_of_the_masks(tmp_path, monkeypatch):
+    import samtl_lite.data.real as real
+
+    for i in range(12):
+        write_gray(tmp_path / "images" / f"{i:02d}.png", np.full((20, 20), 10 * i))
+        write_gray(tmp_path / "masks" / f"{i:02d}.png", square_mask(20, 20, (2, 2, 6, 6) if i % 2 else None))
+    read, load_mask = [], real.load_mask
+    monkeypatch.setattr(real, "load_mask", lambda path, *a: read.append(path.name) or load_mask(path, *a))
+    train, val, test = get_splits("folder", 16, "light", tmp_path / "images", tmp_path / "masks")
+    assert sorted(read) == [f"{i:02d}.png" for i in range(12)]  # once each, not once per pool
+    assert train.dataset.transform is not None and val.dataset.transform is None is test.dataset.transform
+    assert train.dataset.cache is val.dataset.cache and np.array_equal(train.dataset.labels, val.dataset.labels)

@@ -490,3 +490,16 @@ def test_scores_that_blow_up_under_a_finite_loss_are_a_clean_error(tmp_path, cap
     assert main(argv) == 2
     assert capsys.readouterr().err == "samtl: error: the model's sample scores on the validation split became NaN or " \
         "inf: its weights have blown up. Lower the learning rate (now 1e+06) and train again.\n"
+
+
+def test_a_loss_that_cannot_train_is_refused_when_training_starts_not_when_a_model_loads():
+    from samtl_lite.engine.loop import trainable_loss
+    from samtl_lite.errors import DataError
+
+    old = TrainConfig(model="seg-only", w_cls=0.5)  # earlier versions trained such configs and ignored the weight
+    assert TrainConfig.from_dict(old.to_dict()) == old  # so their checkpoints still load
+    with pytest.raises(DataError, match="the seg-only model has no sample head, so its w_cls must be 0, not 0.5"):
+        trainable_loss(old)
+    with pytest.raises(DataError, match="w_seg 0 and w_cls 0, so nothing would be trained: give --w-seg"):
+        trainable_loss(TrainConfig(model="seg-only", loss_schedule="dynamic", w_seg=0))  # no schedule for one term
+    assert trainable_loss(TrainConfig(loss_schedule="dynamic")).weights() == (1.0, 0.0)  # mtl: it starts mask first

@@ -357,9 +357,16 @@ def test_overwrite_replaces_a_run_but_never_a_users_files(tmp_path, capsys):
     assert {"metrics_synthetic_val.json", "results_synthetic_val.csv", "pr_curve_synthetic_val.png",
             "misses_synthetic_val", "false_alarms_synthetic_val"} <= {p.name for p in run.iterdir()} - set(fresh)
     best = (run / "best.pt").read_bytes()
+    for junk in (".DS_Store", "misses_synthetic_val/.DS_Store", "misses/Thumbs.db"):  # a file browser looked in
+        (run / junk).write_bytes(b"\0")
     assert main([*TINY_CLI, "--seed", "1", "--out", str(run), "--overwrite"]) == 0  # only the run's files: replaced
     assert sorted(p.name for p in run.iterdir()) == fresh and (run / "best.pt").read_bytes() != best
-    capsys.readouterr()
+    (run / "last.pt").unlink()  # deleted to save space: the run cannot be resumed, but is still a run
+    assert main([*TINY_CLI, "--out", str(run), "--resume"]) == 2
+    assert capsys.readouterr().err.endswith(f"samtl: error: {run}/last.pt is missing, so this run cannot be resumed. "
+                                            "Run again with --overwrite instead of --resume to replace it, or choose "
+                                            "another --out folder.\n")
+    assert main([*TINY_CLI, "--out", str(run), "--overwrite"]) == 0
     for name in ("misses_reviewed/notes.txt", "results_for_paper.csv", "metrics_old_backup.json", "misses/mine.txt"):
         (run / name).parent.mkdir(exist_ok=True)
         (run / name).write_text(f"the user's {name}")

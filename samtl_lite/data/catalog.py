@@ -220,13 +220,15 @@ def get_splits(
         return tuple(MagneticTile(split=s, val_fraction=0.1, seed=split_seed, transform=tf if s == "train" else None,
                                   **opts) for s in SPLITS)
     if name in ("ksdd2", "dagm"):  # official train/test; validation carved from train
-        train_pool, plain_pool = get_dataset(name, transform=tf, **opts), get_dataset(name, **opts)
+        plain_pool = get_dataset(name, **opts)
+        train_pool = plain_pool.with_transform(tf)
         parts = split_by_group(range(len(plain_pool)), plain_pool.labels, 0.0, 0.15, split_seed)
         _check_parts(parts, name, ("train", "val"))
         return Subset(train_pool, parts["train"]), Subset(plain_pool, parts["val"]), get_dataset(name, "test", **opts)
     if name == "folder":
         opts |= {"images": images, "masks": masks, "mask_suffix": mask_suffix, "missing_mask": missing_mask}
-    train_pool, plain_pool = get_dataset(name, transform=tf, **opts), get_dataset(name, **opts)
+    plain_pool = get_dataset(name, **opts)
+    train_pool = plain_pool.with_transform(tf)
     parts = _pool_parts(name, plain_pool, group, split_csv, split_seed)
     _check_parts(parts, str(split_csv or images or name))
     return tuple(Subset(train_pool if k == "train" else plain_pool, parts[k]) for k in SPLITS)

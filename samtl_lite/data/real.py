@@ -8,6 +8,7 @@ same item dict as `SyntheticDefects`: `image` [C,H,W] in [0,1], `mask` [1,H,W] i
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -104,9 +105,16 @@ class PairDataset(Dataset):
             self.cache[index] = (image.clone(), mask.bool(), meta)
         return image, mask, meta
 
+    def with_transform(self, transform: Any) -> PairDataset:
+        """The same samples, labels and cache with another `transform` (taught in 09_real_data): a training pool
+        and its un-augmented twin read each mask once and decode each image once between them."""
+        twin = copy.copy(self)
+        twin.transform = transform
+        return twin
+
     def verify(self, indices: Sequence[int] | None = None, progress: bool = True) -> None:
         """Decode every image (or those at `indices`) once, so that a corrupt file is a DataError naming it
-        before training rather than when the sampler draws it, hours in (taught in 06_training). The
+        before training rather than when the sampler draws it, hours in (taught in 09_real_data). The
         decoded samples go through `__getitem__`'s path: a caching dataset ends with its cache filled."""
         index = range(len(self)) if indices is None else indices
         for i in tqdm(index, desc="checking images", disable=not progress, leave=False):
@@ -426,7 +434,8 @@ def _warn_orphans(masks: dict[str, Path], expected: set[str], masks_dir: str | P
 
 
 def unwrap(dataset: Dataset) -> tuple[Dataset, list[int]]:
-    """The dataset under any (nested) `Subset`s, and the indices of it that `dataset` reaches."""
+    """The dataset under any (nested) `Subset`s, and the indices of it that `dataset` reaches: how
+    `image_shapes` and `verify_images` reach a split's files (taught in 09_real_data)."""
     index = list(range(len(dataset)))
     while isinstance(dataset, Subset):
         index = [dataset.indices[i] for i in index]
@@ -436,7 +445,7 @@ def unwrap(dataset: Dataset) -> tuple[Dataset, list[int]]:
 
 def verify_images(dataset: Dataset, progress: bool = True) -> None:
     """`PairDataset.verify` for the samples a dataset reaches, through any (nested) `Subset`s; data drawn in
-    memory (synthetic) has no files to check (taught in 06_training)."""
+    memory (synthetic) has no files to check (taught in 09_real_data)."""
     dataset, index = unwrap(dataset)
     if isinstance(dataset, PairDataset):
         dataset.verify(index, progress)

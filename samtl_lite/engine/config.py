@@ -15,7 +15,6 @@ import torch
 
 from samtl_lite.data.transforms import augmentation_name
 from samtl_lite.errors import DataError
-from samtl_lite.losses import VARIANT_WEIGHTS
 
 MODEL_KEYS = ("model", "encoder", "decoder", "in_channels", "detach_input", "use_mask")
 # Fields a resumed run may change: they alter neither the network nor the data nor the optimisation
@@ -81,17 +80,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.augment = augmentation_name(self.augment)  # configs written before the names said true/false
-        w_seg, w_cls = VARIANT_WEIGHTS.get(self.model, (None, None))
-        w_seg, w_cls = w_seg if self.w_seg is None else self.w_seg, w_cls if self.w_cls is None else self.w_cls
-        lacks = {"seg-only": ("w_cls", w_cls, "sample head"), "cls-only": ("w_seg", w_seg, "mask decoder")}
-        if self.model in lacks and lacks[self.model][1]:
-            name, value, part = lacks[self.model]
-            raise DataError(f"the {self.model} model has no {part}, so its {name} must be 0, not {value:g}: leave "
-                            f"--{name.replace('_', '-')} out, or train --model mtl")
-        if self.loss_schedule == "constant" and w_seg == 0 and w_cls == 0:
-            flag = {"seg-only": "--w-seg", "cls-only": "--w-cls"}.get(self.model, "--w-seg or --w-cls")
-            raise DataError(f"the {self.model} model's loss weights are w_seg 0 and w_cls 0, so nothing would be "
-                            f"trained: give {flag} a positive weight")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -191,9 +191,10 @@ def false_alarm_notes(m: dict[str, Any], split: str = "test") -> list[str]:
         if clean and fp > clean / 2:
             value = m["ap" if who == "sample head" else "seg_miou"]
             notes.append(f"the {who}'s decisions flag {fp} of {clean} clean {split} samples ({what} {value:.3f}): "
-                         "at the threshold chosen on validation it does not yet tell clean from defective, so "
-                         "flagging nearly everything scored best there. Train longer (see the run's curves), or set "
-                         "thresholds for a false-alarm budget (samtl train --max-fpr).")
+                         "at this threshold it does not tell clean from defective. An undertrained model's best F1 "
+                         "on validation is often to flag nearly everything: train longer (see the run's curves), or "
+                         "set thresholds for a false-alarm budget (samtl train --max-fpr); on data other than the "
+                         "model's own, choose them there (samtl evaluate --rechoose).")
     return notes
 
 

@@ -40,7 +40,7 @@ from samtl_lite.engine.checkpoint import (
 )
 from samtl_lite.engine.config import RESUMABLE_KEYS, TrainConfig, default_threads, pick_device
 from samtl_lite.engine.evaluate import Predictions, metrics_at, predict_dataset, thresholds_on
-from samtl_lite.errors import CheckpointError, TrainingDiverged
+from samtl_lite.errors import CheckpointError, DataError, TrainingDiverged
 from samtl_lite.losses import VARIANT_WEIGHTS, JointLoss
 from samtl_lite.models import build_model
 
@@ -60,6 +60,28 @@ def loss_from_config(config: TrainConfig) -> JointLoss:
                      w_cls=w_cls if config.w_cls is None else config.w_cls, pos_weight=config.pos_weight,
                      distance_weighting=config.distance_weighting,
                      schedule=config.loss_schedule if config.model == "mtl" else "constant")
+
+
+def trainable_loss(config: TrainConfig) -> JointLoss:
+    """`loss_from_config`, refusing with a DataError, before anything is written, a loss that cannot train the
+    model: both weights 0, a weight for a part the model lacks, or options that contradict each other (taught in
+    06_training). Checked when training starts, not when a config is read: a saved model stays loadable."""
+    w_seg, w_cls = VARIANT_WEIGHTS[config.model]
+    w_seg, w_cls = w_seg if config.w_seg is None else config.w_seg, w_cls if config.w_cls is None else config.w_cls
+    lacks = {"seg-only": ("w_cls", w_cls, "sample head"), "cls-only": ("w_seg", w_seg, "mask decoder")}
+    if config.model in lacks and lacks[config.model][1]:
+        name, value, part = lacks[config.model]
+        raise DataError(f"the {config.model} model has no {part}, so its {name} must be 0, not {value:g}: leave "
+                        f"--{name.replace('_', '-')} out, or train --model mtl")
+    scheduled = config.model == "mtl" and config.loss_schedule != "constant"
+    if w_seg == 0 and w_cls == 0 and not scheduled:
+        flag = {"seg-only": "--w-seg", "cls-only": "--w-cls"}.get(config.model, "--w-seg or --w-cls")
+        raise DataError(f"the {config.model} model's loss weights are w_seg 0 and w_cls 0, so nothing would be "
+                        f"trained: give {flag} a positive weight")
+    try:
+        return loss_from_config(config)
+    except ValueError as err:  # options that contradict each other, said by JointLoss
+        raise DataError(f"{err}.") from None
 
 
 def labels_of(data: Dataset) -> np.ndarray:

@@ -53,7 +53,7 @@ def output_names(paths: list[Path]) -> list[str]:
     raise DataError(f"{repeated[0]} is given more than once. Pass each image once.")
 
 
-def check_out(out: Path, inputs: list[str | Path], paths: list[Path], names: list[str], overwrite: bool) -> None:
+def _check_out(out: Path, inputs: list[str | Path], paths: list[Path], names: list[str], overwrite: bool) -> None:
     """Refuse, before anything is written, an `out` that is an input folder (its outputs would be read as inputs
     next time) or that holds files this run writes which no earlier predict wrote there (no `predictions.csv`);
     earlier predictions are replaced only with `overwrite`, and only the files this run writes."""
@@ -108,12 +108,12 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
     Thresholds are those the model carries (chosen on its validation split); `overrides` may set
     `score`, `mask` or `min_area`, and each override is printed. An `out` folder that already holds
     predictions is refused unless `overwrite`, which replaces only the files this run writes; an input
-    folder, or files of the same names that no earlier predict wrote, are refused (see `check_out`)."""
+    folder, or files of the same names that no earlier predict wrote, are refused (see `_check_out`)."""
     checkpoint = Path(checkpoint)
     out = Path(out)
     paths = expand_inputs(inputs)
     names = output_names(paths)
-    check_out(out, inputs, paths, names, overwrite)
+    _check_out(out, inputs, paths, names, overwrite)
     model, config, state = load_model(checkpoint, device)
     chosen = {"score": 0.5, "mask": 0.5, "min_area": 1, **(state.get("thresholds") or {})}
     if not state.get("thresholds"):

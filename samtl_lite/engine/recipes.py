@@ -83,7 +83,8 @@ def default_demo_recipe() -> str:
 def shaped_size(shape: tuple[int, int], pixels: int, stride: int = 16) -> list[int]:
     """[H, W] of about `pixels` pixels in the aspect ratio of `shape` (width, height), each side a multiple of
     the encoder's `stride` (taught in 09_real_data): the input keeps the images' proportions, so defects are
-    shrunk alike in both directions instead of squashed in one."""
+    shrunk alike in both directions instead of squashed in one. A side never falls below `stride`; the other
+    then takes the rest of the pixels."""
     w, h = shape
-    height = math.sqrt(pixels * h / w)
-    return [max(stride, round(height / stride) * stride), max(stride, round(pixels / height / stride) * stride)]
+    height = max(stride, round(math.sqrt(pixels * h / w) / stride) * stride)
+    return [height, max(stride, round(pixels / height / stride) * stride)]

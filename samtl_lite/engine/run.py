@@ -35,6 +35,7 @@ from samtl_lite.engine.loop import (
     kept_epoch,
     load_model,
     seed_everything,
+    trainable_loss,
 )
 from samtl_lite.engine.recipes import shaped_size
 from samtl_lite.engine.report import write_json, write_report
@@ -63,7 +64,8 @@ def fit_shape_to_data(config: TrainConfig) -> tuple[TrainConfig, tuple[int, int]
         return config, None
     h, w = as_hw(config.resolved_size())
     median = median_shape(shapes)
-    return replace(config, size=shaped_size(median, h * w)), median
+    stride = build_from_config(config).stride  # 16 for the tiny encoder, 32 for the torchvision ones
+    return replace(config, size=shaped_size(median, h * w, stride)), median
 
 
 def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
@@ -104,11 +106,13 @@ def record_thresholds(out: Path, chosen: dict[str, Any]) -> None:
 
 
 # What `train_and_evaluate` and `evaluate_checkpoint` (whose `tag` is `_{data}_{split}`) write into a run folder, as
-# paths relative to it, the panels inside the misses and false-alarm folders included: nothing else is the run's.
-RUN_FILES = re.compile("|".join(pattern.format(tag=rf"(_({'|'.join(DATASETS)})_(val|test))?") for pattern in (
+# paths relative to it, the panels inside the misses and false-alarm folders included, and the `junk` that file
+# browsers (macOS Finder, Windows Explorer) leave in any folder they show: nothing else is the run's.
+RUN_FILES = re.compile("|".join(pattern.format(tag=rf"(_({'|'.join(DATASETS)})_(val|test))?",
+                                               junk=r"(\.DS_Store|\._[^/]+|Thumbs\.db|desktop\.ini)") for pattern in (
     r"config\.json", r"history\.json", r"(best|last)\.pt", r"\.(best|last)\.pt\.\w+\.tmp", r"curves\.png",
     r"metrics{tag}\.json", r"results{tag}\.csv", r"(pr_curve|recall_by_area){tag}\.png",
-    r"(misses|false_alarms){tag}(/\d{{2,}}_[^/]+\.png)?")))
+    r"(misses|false_alarms){tag}(/\d{{2,}}_[^/]+\.png)?", r"((misses|false_alarms){tag}/)?{junk}")))
 
 
 def is_run_config(path: Path) -> bool:
@@ -123,17 +127,21 @@ def is_run_config(path: Path) -> bool:
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to write a run into a folder that holds anything else, or an earlier run unless `resume`
     or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files. A run
-    that never finished an epoch (its `config.json`, no `last.pt`) is started again without asking."""
+    that never finished an epoch (its `config.json`, no checkpoint) is started again without asking."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
     if not out.is_dir():
         return
     run = is_run_config(out / "config.json")
-    unfinished = run and not (out / "last.pt").exists()
+    no_last = run and not (out / "last.pt").exists()
+    unfinished = no_last and not (out / "best.pt").exists()
+    if resume and unfinished:
+        raise DataError(f"{out} holds a run that never finished an epoch (no last.pt): there is nothing to "
+                        "resume. Run the same command again without --resume to start it afresh.")
+    if resume and no_last:
+        raise DataError(f"{out}/last.pt is missing, so this run cannot be resumed. Run again with --overwrite instead "
+                        "of --resume to replace it, or choose another --out folder.")
     if resume:
-        if unfinished:
-            raise DataError(f"{out} holds a run that never finished an epoch (no last.pt): there is nothing to "
-                            "resume. Run the same command again without --resume to start it afresh.")
         return
     entries = list(out.rglob("*"))
     ours = {p for p in entries if RUN_FILES.fullmatch(p.relative_to(out).as_posix())} if run else set()
@@ -145,8 +153,8 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     if unfinished and all(p.name == "config.json" or p.name.startswith(".") for p in ours):  # temporary files
         print(f"note: {out} holds a run that never finished an epoch; starting it again")
     elif ours and not overwrite:
-        how = "--overwrite to replace it" if unfinished else "--resume to continue it, --overwrite to replace it"
-        raise DataError(f"{out} holds an earlier run{' without last.pt' if unfinished else ''}. Pass {how}, or choose "
+        how = "--overwrite to replace it" if no_last else "--resume to continue it, --overwrite to replace it"
+        raise DataError(f"{out} holds an earlier run{' without last.pt' if no_last else ''}. Pass {how}, or choose "
                         "another --out folder.")
     for p in ours:
         if p.parent == out:
@@ -159,7 +167,8 @@ def train_and_evaluate(config: TrainConfig, out: str | Path, resume: bool = Fals
     evaluate on test, and write the run folder (taught in 06_training). One seed gives one model:
     everything random is seeded before the model is built."""
     out = Path(out)
-    pick_device(config.device)  # a device this machine lacks fails before anything is written
+    pick_device(config.device)  # a device this machine lacks fails before anything is written,
+    trainable_loss(config)  # and so does a loss that cannot train the model
     if os.environ.get("RANK", "0") == "0":  # one process of a torchrun job clears the folder, not each at once
         prepare_out(out, resume, overwrite)
     if resume:
