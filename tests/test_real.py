@@ -122,6 +122,9 @@ def test_image_mask_folder_matching_and_missing_masks(tmp_path):
     assert len(ImageMaskFolder(imgs, masks, mask_suffix="_mask", pattern="a*")) == 1
     with pytest.raises(DataError, match="no images match"):
         ImageMaskFolder(imgs, masks, pattern="*.tif")
+    (tmp_path / "nested" / "lot1").mkdir(parents=True)
+    with pytest.raises(DataError, match=r"It holds folders \(lot1\): the images must lie in the folder itself"):
+        ImageMaskFolder(tmp_path / "nested", masks)
 
 
 def test_image_mask_folder_stem_collisions_and_orphan_masks(tmp_path):

@@ -388,9 +388,12 @@ class ImageMaskFolder(PairDataset):
         chosen = _by_stem([p for p in listed if p.match(pattern)], "images", "Keep one of them, or rename the other.")
         images = list(chosen.values())
         if not images:
+            inside = sorted(p.name for p in images_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+            where = f" It holds folders ({', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}): the images " \
+                "must lie in the folder itself; give the folder that holds them." if inside else ""
             raise DataError(
                 f"{images_dir}: no images match {pattern!r} (extensions {', '.join(IMAGE_EXTENSIONS)}). "
-                "Check the folder and the pattern."
+                f"Check the folder and the pattern.{where}"
             )
         masks: dict[str, Path] = {}
         if masks_dir is not None:
