@@ -21,6 +21,7 @@ from samtl_lite.data.real import (
     MagneticTile,
     PairDataset,
     split_by_group,
+    unwrap,
 )
 from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.data.synthetic import synthetic_benchmark
@@ -243,8 +244,7 @@ def resize_note(dataset: Dataset, size: int | tuple[int, int] | None, resize: st
     `size` None means the dataset's own `size`. Synthetic data is drawn at its size: never a note.
     """
     shapes = image_shapes(dataset, most=200)
-    while isinstance(dataset, Subset):
-        dataset = dataset.dataset
+    dataset, _ = unwrap(dataset)
     if shapes is None:
         return None
     path, size = dataset.samples[0].image, size if size is not None else dataset.size

@@ -184,13 +184,12 @@ def false_alarm_notes(m: dict[str, Any], split: str = "test") -> list[str]:
     yet separate clean from defective falls to "flag (nearly) everything", which is the best F1 it has but
     rarely what a user expects (taught in 06_training)."""
     notes = []
-    for who, pre, what in (("sample head", "", "AP"), ("mask", "seg_", "Seg_mIoU")):
+    for who, pre, what, key in (("sample head", "", "AP", "ap"), ("mask", "seg_", "Seg_mIoU", "seg_miou")):
         if f"{pre}fp" not in m:
             continue
         fp, clean = m[f"{pre}fp"], m[f"{pre}fp"] + m[f"{pre}tn"]
         if clean and fp > clean / 2:
-            value = m["ap" if who == "sample head" else "seg_miou"]
-            notes.append(f"the {who}'s decisions flag {fp} of {clean} clean {split} samples ({what} {value:.3f}): "
+            notes.append(f"the {who}'s decisions flag {fp} of {clean} clean {split} samples ({what} {m[key]:.3f}): "
                          "at this threshold it does not tell clean from defective. An undertrained model's best F1 "
                          "on validation is often to flag nearly everything: train longer (see the run's curves), or "
                          "set thresholds for a false-alarm budget (samtl train --max-fpr); on data other than the "
