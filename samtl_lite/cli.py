@@ -27,7 +27,7 @@ from samtl_lite.data.synthetic import SyntheticDefects
 from samtl_lite.data.transforms import AUGMENTATIONS
 from samtl_lite.errors import DataError, SamtlError
 from samtl_lite.losses import SCHEDULES, SEG_LOSSES
-from samtl_lite.models import ENCODERS, SEG_MODELS, VARIANTS
+from samtl_lite.models import ENCODERS, NORMALIZE, SEG_MODELS, VARIANTS
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -39,15 +39,16 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     synthetic_gallery(size=args.size or 128).savefig(out / "gallery.png", dpi=90)
     demo = run_demo(out, args.recipe, progress=not args.no_progress, epochs=args.epochs, n_train=args.n_train,
-                    n_eval=args.n_eval, size=args.size, encoder=args.encoder, seed=args.seed, threads=args.threads)
+                    n_eval=args.n_eval, size=args.size, encoder=args.encoder, normalize=args.normalize, seed=args.seed,
+                    threads=args.threads)
     print("\n" + demo["table"])
     print(f"\nreports: {out}/seg-only/ and {out}/mtl/ (metrics.json, results.csv, pr_curve.png, misses/, ...)")
     print("Next: open notebooks/01_defect_data.ipynb in JupyterLab (see README).")
 
 
 # the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting", "use_mask",
-                 "ema")
+METHOD_FIELDS = ("normalize", "lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting",
+                 "use_mask", "ema")
 # CLI option -> TrainConfig field, for every option `samtl train` passes on when it is given
 TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_threshold", "group", "split_csv",
                 "split_seed", "size", "resize", "in_channels", "n_train", "n_eval", "model", "encoder", "decoder",
@@ -271,7 +272,11 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
-    """How the mask head and the joint loss are trained: each option overrides the recipe when given."""
+    """How the model reads images and how the mask head and the joint loss are trained: each option overrides
+    the recipe when given."""
+    p.add_argument("--normalize", choices=tuple(NORMALIZE), help="what the network reads: per-image (each image "
+                   "standardised) or flatten (that, and the image with its lighting subtracted, as demo, mt-cpu and "
+                   "real-cpu do; default: the recipe's)")
     p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
     p.add_argument("--weight-decay", type=at_least(0.0, float), help="AdamW weight decay (default: 1e-4)")
     p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips; the default), "
@@ -308,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", type=at_least(8), help="override the image side")
     demo.add_argument("--encoder", choices=ENCODERS + SEG_MODELS, metavar="NAME",
                       help=f"override the encoder: {', '.join(ENCODERS + SEG_MODELS)}")
+    demo.add_argument("--normalize", choices=tuple(NORMALIZE), help="override what the network reads (per-image or "
+                      "flatten; see samtl train --help)")
     demo.add_argument("--seed", type=at_least(0), help="training seed (default: 0)")
     demo.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")

@@ -13,6 +13,8 @@ from samtl_lite.models import (
     UNetDecoder,
     adapt_first_conv,
     build_model,
+    flatten_lighting,
+    gaussian_blur,
     parameter_counts,
     sample_scores,
     standardize,
@@ -115,6 +117,20 @@ def test_one_channel_adaptation_is_exact_for_gray_images():
     assert torch.allclose(gray(x), rgb(x.repeat(1, 3, 1, 1)), atol=1e-4)
 
 
+def test_a_second_view_starts_at_zero_weight():
+    """With `views=2` the pretrained response is kept whatever the second view holds, until training moves it."""
+    torch.manual_seed(0)
+    rgb = torchvision.models.resnet18(weights=None).eval()
+    two = adapt_first_conv(torchvision.models.resnet18(weights=None), 1, views=2).eval()
+    two.load_state_dict({k: (torch.cat([v.sum(1, keepdim=True), torch.zeros_like(v[:, :1])], 1)
+                             if k == "conv1.weight" else v) for k, v in rgb.state_dict().items()})
+    x = torch.rand(2, 1, 64, 64)
+    assert two.conv1.in_channels == 2
+    assert torch.allclose(two(torch.cat([x, torch.randn_like(x)], 1)), rgb(x.repeat(1, 3, 1, 1)), atol=1e-4)
+    adapted = adapt_first_conv(torchvision.models.resnet18(weights=None), 3, views=2).conv1.weight
+    assert adapted.shape[1] == 6 and adapted[:, 3:].abs().sum() == 0 and adapted[:, :3].abs().sum() > 0
+
+
 def test_weights_file_is_loaded_then_adapted(tmp_path):
     torch.manual_seed(3)
     reference = torchvision.models.resnet18(weights=None)
@@ -168,12 +184,48 @@ def test_factory_refuses_unknown_parts():
         build_model("cls-only", encoder="lraspp_mobilenet_v3_large")
     with pytest.raises(ValueError, match="in_channels"):
         build_model(encoder="resnet18", in_channels=2)
+    with pytest.raises(ValueError, match="normalize"):
+        build_model(normalize="dataset")
 
 
-def test_inputs_are_standardised_per_image():
+@pytest.mark.parametrize("sigma", [0.7, 2.0, 4.5])
+def test_gaussian_blur_matches_torchvision_and_keeps_gradients(sigma):
+    from torchvision.transforms.v2.functional import gaussian_blur as reference
+
+    x = torch.rand(3, 2, 37, 52)
+    k = 2 * round(3 * sigma) + 1
+    r = k // 2
+    inner = (..., slice(r, -r), slice(r, -r))  # the border is padded otherwise (mirror_pad, not reflect)
+    assert torch.allclose(gaussian_blur(x, sigma)[inner], reference(x, [k, k], [sigma, sigma])[inner], atol=1e-5)
+    yy, xx = torch.meshgrid(torch.arange(37.0), torch.arange(52.0), indexing="ij")
+    ramp = (0.2 + 0.01 * yy - 0.003 * xx).expand(1, 1, 37, 52)
+    assert torch.allclose(gaussian_blur(ramp, sigma), ramp, atol=1e-5)  # a plane is its own blur, edges included
+
+
+def test_flatten_lighting_measures_a_defect_against_the_noise():
+    """A 5-noise-std pit under uneven light: about 5 units once the lighting is gone, under 1 when the image is
+    only standardised, because the light's spread (0.1) is ten times the noise (0.01)."""
+    g = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, 128), torch.linspace(-0.5, 0.5, 128), indexing="ij")
+    light = 0.5 + 0.3 * xx - 0.5 * (xx**2 + yy**2)
+    image = light + 0.01 * torch.randn(128, 128, generator=g)
+    image[62:65, 62:65] += 0.05
+    pit, around = (slice(62, 65), slice(62, 65)), (slice(50, 75), slice(50, 75))
+
+    def contrast(v):
+        v = v[0, 0]
+        return float(v[pit].mean() - v[around].median())
+
+    assert 0.09 < float(light.std()) < 0.11
+    assert contrast(standardize(image[None, None])) < 0.7
+    assert 4.0 < contrast(flatten_lighting(image[None, None])) < 5.5
+
+
+@pytest.mark.parametrize("normalize", ["per-image", "flatten"])
+def test_inputs_are_standardised_per_image(normalize):
     """Brightness and contrast of the whole image do not change the outputs (a > 0)."""
     torch.manual_seed(0)
-    model = build_model("mtl").eval()
+    model = build_model("mtl", normalize=normalize).eval()
     x = torch.rand(2, 1, 48, 64) * 0.2 + 0.3
     a, b = model(x), model(1.7 * x + 0.1)
     assert torch.allclose(a.mask_logits, b.mask_logits, atol=1e-3)

@@ -21,7 +21,7 @@ def run_demo(out: str | Path = "runs/demo", recipe_name: str | None = None, prog
              **overrides: Any) -> dict[str, Any]:
     """Train and evaluate "seg-only" and "mtl" with one named recipe (`demo`, or `demo-gpu` on CUDA);
     return their test metrics and the printed table (taught in 07_experiment). `overrides` replace
-    recipe fields (epochs, n_train, n_eval, size, encoder, seed, threads)."""
+    recipe fields (epochs, n_train, n_eval, size, encoder, normalize, seed, threads)."""
     name = recipe_name or default_demo_recipe()
     out = Path(out)
     results, seconds = {}, {}

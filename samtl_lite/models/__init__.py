@@ -12,12 +12,16 @@ from samtl_lite.models.encoders import (
 )
 from samtl_lite.models.heads import ClsHead, global_pool
 from samtl_lite.models.net import (
+    NORMALIZE,
     SEG_MODELS,
     VARIANTS,
     MultiTaskNet,
     Output,
     SegModelWithHead,
     build_model,
+    flatten_lighting,
+    gaussian_blur,
+    model_input,
     sample_scores,
     standardize,
 )
@@ -26,6 +30,7 @@ from samtl_lite.models.summary import parameter_counts, summary
 __all__ = [
     "DECODERS",
     "ENCODERS",
+    "NORMALIZE",
     "SEG_MODELS",
     "VARIANTS",
     "ClsHead",
@@ -40,7 +45,10 @@ __all__ = [
     "build_encoder",
     "build_model",
     "conv_bn_relu",
+    "flatten_lighting",
+    "gaussian_blur",
     "global_pool",
+    "model_input",
     "parameter_counts",
     "sample_scores",
     "standardize",

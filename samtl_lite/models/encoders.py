@@ -57,22 +57,26 @@ BACKBONE_NODES = {
 }
 
 
-def adapt_first_conv(model: nn.Module, in_channels: int) -> nn.Module:
-    """Give a 3-channel network an `in_channels`-channel input (taught in 02_shared_encoder).
+def adapt_first_conv(model: nn.Module, in_channels: int, views: int = 1) -> nn.Module:
+    """Give a 3-channel network an `in_channels`-channel input, or `views` such inputs stacked
+    (taught in 02_shared_encoder).
 
     For a gray image fed to an RGB network, the sum of the first convolution's weights over its
     input channels gives exactly the response the RGB network would have to that gray image
-    repeated three times, so pretrained weights keep their meaning.
+    repeated three times, so pretrained weights keep their meaning. Further views of the image
+    (`normalize="flatten"` in 03_heads) start at zero weight: the network answers as it was
+    trained to until training teaches it to read them.
     """
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
     name, conv = next((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d))
-    if conv.in_channels == in_channels:
+    if conv.in_channels == in_channels * views:
         return model
-    new = nn.Conv2d(1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+    new = nn.Conv2d(in_channels * views, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                     conv.dilation, conv.groups, conv.bias is not None)
     with torch.no_grad():
-        new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
+        new.weight.zero_()
+        new.weight[:, :in_channels] = conv.weight.sum(dim=1, keepdim=True) if in_channels == 1 else conv.weight
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
     parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
@@ -93,21 +97,23 @@ def load_weights(name: str, weights: str | Path | None) -> nn.Module:
 
 class TorchvisionEncoder(nn.Module):
     """A torchvision classification backbone cut into a five-level feature extractor
-    (taught in 02_shared_encoder). `weights=None` by default: nothing is downloaded.
+    (taught in 02_shared_encoder). `weights=None` by default: nothing is downloaded. It reads
+    `views` stacked views of an `in_channels`-channel image (`adapt_first_conv`).
     """
 
-    def __init__(self, name: str = "resnet18", in_channels: int = 1, weights: str | Path | None = None) -> None:
+    def __init__(self, name: str = "resnet18", in_channels: int = 1, weights: str | Path | None = None,
+                 views: int = 1) -> None:
         super().__init__()
         if name not in BACKBONE_NODES:
             raise ValueError(f"unknown backbone {name!r}; choose from {sorted(BACKBONE_NODES)}")
-        model = adapt_first_conv(load_weights(name, weights), in_channels)
+        model = adapt_first_conv(load_weights(name, weights), in_channels, views)
         nodes = BACKBONE_NODES[name]
         self.body = create_feature_extractor(model, return_nodes={n: str(i) for i, n in enumerate(nodes)})
-        self.in_channels, self.name = in_channels, name
+        self.in_channels, self.name = in_channels * views, name
         self.strides = [2, 4, 8, 16, 32]
         with torch.no_grad():
             was_training = self.body.training
-            probe = self.body.eval()(torch.zeros(1, in_channels, 64, 64))
+            probe = self.body.eval()(torch.zeros(1, self.in_channels, 64, 64))
             self.body.train(was_training)
         self.out_channels = [f.shape[1] for f in probe.values()]
 
@@ -118,10 +124,12 @@ class TorchvisionEncoder(nn.Module):
 ENCODERS = ("tiny", *BACKBONE_NODES)
 
 
-def build_encoder(name: str = "tiny", in_channels: int = 1, weights: str | Path | None = None) -> nn.Module:
-    """An encoder by name: "tiny" or a torchvision backbone (taught in 02_shared_encoder)."""
+def build_encoder(name: str = "tiny", in_channels: int = 1, weights: str | Path | None = None,
+                  views: int = 1) -> nn.Module:
+    """An encoder by name: "tiny" or a torchvision backbone, reading `views` stacked views of an
+    `in_channels`-channel image (taught in 02_shared_encoder)."""
     if name == "tiny":
         if weights is not None:
             raise ValueError("the tiny encoder has no pretrained weights; pass weights=None")
-        return TinyEncoder(in_channels)
-    return TorchvisionEncoder(name, in_channels, weights)
+        return TinyEncoder(in_channels * views)
+    return TorchvisionEncoder(name, in_channels, weights, views)
