@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 import torchvision
@@ -121,14 +123,12 @@ def test_a_second_view_starts_at_zero_weight():
     """With `views=2` the pretrained response is kept whatever the second view holds, until training moves it."""
     torch.manual_seed(0)
     rgb = torchvision.models.resnet18(weights=None).eval()
-    two = adapt_first_conv(torchvision.models.resnet18(weights=None), 1, views=2).eval()
-    two.load_state_dict({k: (torch.cat([v.sum(1, keepdim=True), torch.zeros_like(v[:, :1])], 1)
-                             if k == "conv1.weight" else v) for k, v in rgb.state_dict().items()})
+    two = adapt_first_conv(copy.deepcopy(rgb), 1, views=2).eval()
     x = torch.rand(2, 1, 64, 64)
     assert two.conv1.in_channels == 2
     assert torch.allclose(two(torch.cat([x, torch.randn_like(x)], 1)), rgb(x.repeat(1, 3, 1, 1)), atol=1e-4)
-    adapted = adapt_first_conv(torchvision.models.resnet18(weights=None), 3, views=2).conv1.weight
-    assert adapted.shape[1] == 6 and adapted[:, 3:].abs().sum() == 0 and adapted[:, :3].abs().sum() > 0
+    colour = adapt_first_conv(copy.deepcopy(rgb), 3, views=2).conv1.weight
+    assert colour.shape[1] == 6 and colour[:, 3:].abs().sum() == 0 and torch.equal(colour[:, :3], rgb.conv1.weight)
 
 
 def test_weights_file_is_loaded_then_adapted(tmp_path):
@@ -200,6 +200,8 @@ def test_gaussian_blur_matches_torchvision_and_keeps_gradients(sigma):
     yy, xx = torch.meshgrid(torch.arange(37.0), torch.arange(52.0), indexing="ij")
     ramp = (0.2 + 0.01 * yy - 0.003 * xx).expand(1, 1, 37, 52)
     assert torch.allclose(gaussian_blur(ramp, sigma), ramp, atol=1e-5)  # a plane is its own blur, edges included
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_blur(x, 0.0)
 
 
 def test_flatten_lighting_measures_a_defect_against_the_noise():
@@ -232,3 +234,13 @@ def test_inputs_are_standardised_per_image(normalize):
     assert torch.allclose(a.cls_logits, b.cls_logits, atol=1e-3)
     z = standardize(x)
     assert torch.allclose(z.mean((2, 3)), torch.zeros(2, 1), atol=1e-5)
+
+
+def test_flattened_view_works_at_any_size():
+    """The blur's radius is cut to fit: images down to one pixel go through, with finite outputs."""
+    torch.manual_seed(0)
+    model = build_model("mtl", normalize="flatten").eval()
+    for h, w in ((1, 1), (2, 3), (3, 40), (17, 5), (97, 131)):
+        out = model(torch.rand(2, 1, h, w))
+        assert out.mask_logits.shape == (2, 1, h, w) and torch.isfinite(out.mask_logits).all()
+        assert torch.isfinite(out.cls_logits).all()

@@ -33,9 +33,10 @@ def standardize(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Each image, each channel, to zero mean and unit spread (taught in 03_heads).
 
     A 5σ scratch is 0.05 grey levels on a smooth part and 0.25 on brushed metal. Dividing each
-    image by its own spread measures every defect against its own background, which is what lets
-    one network see faint defects on quiet and busy surfaces alike (on the synthetic benchmark it
-    is the difference between learning in a few hundred steps and not at all).
+    image by its own spread puts both on one scale, which is what lets one network see faint defects
+    on quiet and busy surfaces alike (on the synthetic benchmark it is the difference between learning
+    in a few hundred steps and not at all). Under uneven light the spread is mostly the light's:
+    `flatten_lighting` takes it away first.
     """
     mean = x.mean(dim=(2, 3), keepdim=True)
     std = x.std(dim=(2, 3), keepdim=True) if x.shape[2] * x.shape[3] > 1 else torch.ones_like(mean)
@@ -58,6 +59,8 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     As two 1-D passes (rows, then columns), about 15x faster than a 2-D kernel at σ = 8, which matters inside
     every forward pass; the edges are padded by `mirror_pad`. Away from the border it equals torchvision's
     `gaussian_blur` with a kernel of 2·round(3σ)+1 pixels."""
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
     radius = min(round(3 * sigma), x.shape[-2] - 1, x.shape[-1] - 1)
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -77,11 +80,15 @@ def flatten_lighting(x: torch.Tensor) -> torch.Tensor:
     `standardize` divides by the image's whole spread, and on a smooth part under uneven light the light's
     gradient is most of it: a 5σ pit keeps a fraction of its five units (under 0.7 in `tests/test_models.py`).
     With the slow lighting taken away, what is left is texture, noise and defects, so a defect is measured against
-    the noise around it, the unit in which the synthetic benchmark states contrast. Stains wider than the blur
-    lose part of their contrast, which is why the model reads this view beside the standardised image, not instead
-    of it (`NORMALIZE`)."""
+    the noise around it, the unit in which the synthetic benchmark states contrast. What this view loses, the
+    standardised image beside it keeps (`NORMALIZE`): stains wider than the blur lose part of their contrast, the
+    border pixels read 0 (`mirror_pad` makes the blur there equal the pixel itself, so a defect touching the border
+    fades in this view), and with `resize="pad"` the step into the padding leaves a halo. Computed in float32 even
+    under autocast: in bf16 the lighting estimate would come in steps of a sizeable share of the noise."""
     sigma = min(x.shape[-2:]) / LIGHTING_SCALE
-    return standardize(x - gaussian_blur(x, sigma))
+    with torch.autocast(x.device.type, enabled=False):
+        image = x.float()
+        return standardize(image - gaussian_blur(image, sigma)).to(x.dtype)
 
 
 # what the network reads: "per-image", the standardised image; "flatten", that and `flatten_lighting` beside it
