@@ -95,10 +95,17 @@ def flatten_lighting(x: torch.Tensor) -> torch.Tensor:
 NORMALIZE = {"per-image": 1, "flatten": 2}  # how many views of each image channel the encoder reads
 
 
-def model_input(x: torch.Tensor, normalize: str = "per-image") -> torch.Tensor:
-    """The network's input for images `x` in [0, 1]: see `NORMALIZE` (taught in 03_heads)."""
+def input_views(normalize: str) -> int:
+    """How many views of each image channel the network reads for `normalize`; a ValueError names the choices
+    (taught in 03_heads)."""
     if normalize not in NORMALIZE:
         raise ValueError(f"normalize must be one of {tuple(NORMALIZE)}, got {normalize!r}")
+    return NORMALIZE[normalize]
+
+
+def model_input(x: torch.Tensor, normalize: str = "per-image") -> torch.Tensor:
+    """The network's input for images `x` in [0, 1]: see `NORMALIZE` (taught in 03_heads)."""
+    input_views(normalize)
     views = [standardize(x), flatten_lighting(x)] if normalize == "flatten" else [standardize(x)]
     return torch.cat(views, dim=1)
 
@@ -145,8 +152,7 @@ class MultiTaskNet(nn.Module):
         normalize: str = "per-image",
     ) -> None:
         super().__init__()
-        if normalize not in NORMALIZE:
-            raise ValueError(f"normalize must be one of {tuple(NORMALIZE)}, got {normalize!r}")
+        input_views(normalize)
         if isinstance(decoder, str):
             decoder = DECODERS[decoder](encoder.out_channels)
         if cls_head is True:
@@ -195,8 +201,7 @@ class SegModelWithHead(nn.Module):
         normalize: str = "per-image", **head_kwargs
     ) -> None:
         super().__init__()
-        if normalize not in NORMALIZE:
-            raise ValueError(f"normalize must be one of {tuple(NORMALIZE)}, got {normalize!r}")
+        input_views(normalize)
         self.seg_model, self.normalize = seg_model, normalize
         with torch.no_grad():
             was_training = seg_model.training
@@ -248,9 +253,7 @@ def build_model(
     """
     if name not in VARIANTS:
         raise ValueError(f"unknown model {name!r}; choose from {VARIANTS}")
-    if normalize not in NORMALIZE:
-        raise ValueError(f"normalize must be one of {tuple(NORMALIZE)}, got {normalize!r}")
-    views = NORMALIZE[normalize]
+    views = input_views(normalize)
     if encoder in SEG_MODELS:
         if name == "cls-only":
             raise ValueError(f"{encoder} is a segmentation model; use 'mtl' or 'seg-only' with it")
