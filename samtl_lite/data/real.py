@@ -281,8 +281,8 @@ class MagneticTile(PairDataset):
         empty = [s.image.stem for s, y in zip(chosen, self.labels) if s.defect_class != "Free" and y == 0]
         if empty:
             warnings.warn(
-                f"Magnetic Tile, {split} split: {len(empty)} samples of a defect class have an empty mask and get "
-                f"label 0: {', '.join(empty)}",
+                f"Magnetic Tile, {split} split: samples of a defect class with an empty mask get label 0 "
+                f"({len(empty)}): {', '.join(empty)}",
                 stacklevel=2,
             )
 
