@@ -275,13 +275,13 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     """How the model reads images and how the mask head and the joint loss are trained: each option overrides
     the recipe when given."""
     p.add_argument("--normalize", choices=tuple(NORMALIZE), help="what the network reads: per-image (each image "
-                   "standardised) or flatten (that, and the image with its lighting subtracted, as demo, mt-cpu and "
-                   "real-cpu do; default: the recipe's)")
+                   "standardised) or flatten (that, and the image with its lighting subtracted, as the CPU "
+                   "recipes do; default: the recipe's)")
     p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
     p.add_argument("--weight-decay", type=at_least(0.0, float), help="AdamW weight decay (default: 1e-4)")
-    p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips; the default), "
-                   "strong (also crops, tone curves, noise and blur, which per-image standardisation does not undo) "
-                   "or none")
+    p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips and "
+                   "brightness/contrast; the default), strong (also crops, tone curves, noise and blur, which "
+                   "per-image standardisation does not undo) or none")
     p.add_argument("--pos-weight", type=at_least(1e-12, float),
                    help="weight of defect pixels in the mask's BCE (default: 1)")
     p.add_argument("--loss-schedule", choices=SCHEDULES, help="mtl's balance of the two terms: constant 0.5/0.5 "
@@ -379,8 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_cmd_evaluate)
 
     exp = sub.add_parser("experiment", help="seg-only vs mtl vs gating vs detached head, several seeds")
-    exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about two hours "
-                     "on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
+    exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about two and a "
+                     "half hours on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
     exp.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
