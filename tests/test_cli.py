@@ -180,3 +180,25 @@ def test_options_a_user_gets_wrong_are_one_line_errors(tmp_path, capsys, monkeyp
     assert code == 2
     assert err.startswith("samtl: error: ") and err.count("\n") == 1 and says in err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_run_names_its_folder_data_absolutely(tmp_path, monkeypatch, capsys):
+    """`samtl evaluate` run from another folder reads the run's own images, not a folder of the same relative name."""
+    import json
+
+    run_dir, elsewhere = tmp_path / "a", tmp_path / "b"
+    main(["data", "synth", "--out", str(run_dir / "toy"), "--n", "40", "--size", "32", "--defect-rate", "0.5"])
+    main(["data", "synth", "--out", str(elsewhere / "toy"), "--n", "12", "--size", "32", "--defect-rate", "0.5",
+          "--seed", "5"])
+    monkeypatch.chdir(run_dir)
+    assert main(["train", "--data", "folder", "--images", "toy/images", "--masks", "toy/masks", "--recipe", "mt-fast",
+                 "--size", "32", "--out", "run", "--no-progress"]) == 0
+    saved = json.loads((run_dir / "run" / "config.json").read_text())
+    assert (saved["images"], saved["masks"]) == (str(run_dir / "toy" / "images"), str(run_dir / "toy" / "masks"))
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", "run/best.pt", "--no-progress"]) == 0
+    here = capsys.readouterr().out
+    monkeypatch.chdir(elsewhere)  # holds toy/images too: 12 other images
+    assert main(["evaluate", "--checkpoint", str(run_dir / "run" / "best.pt"), "--no-progress"]) == 0
+    there = capsys.readouterr().out
+    assert "test split, 6 samples (3 defective)" in here and here == there  # the decoy's 12 images would give 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -66,7 +67,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema: float | None = None  # decay of an exponential moving average of the weights, kept and evaluated; None: off
     balanced: bool = True  # half of each batch defective, on average
-    augment: str = "light"  # training augmentation: "none", "light" (flips) or "strong" (see data.transforms)
+    augment: str = "light"  # "none", "light" (flips, brightness/contrast) or "strong" (see data.transforms)
     channels_last: bool = True
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     compile: bool = False  # torch.compile the model (pays on GPU, not on CPU)
@@ -80,6 +81,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.augment = augmentation_name(self.augment)  # configs written before the names said true/false
+        # the run's config.json must name the same files from any folder: `samtl evaluate` run elsewhere would
+        # otherwise read another folder of the same relative name, or none
+        self.images, self.masks, self.split_csv = (str(Path(p).expanduser().resolve()) if p else p
+                                                   for p in (self.images, self.masks, self.split_csv))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
