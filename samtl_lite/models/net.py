@@ -81,10 +81,11 @@ def flatten_lighting(x: torch.Tensor) -> torch.Tensor:
     gradient is most of it: a 5σ pit keeps a fraction of its five units (under 0.7 in `tests/test_models.py`).
     With the slow lighting taken away, what is left is texture, noise and defects, so a defect is measured against
     the noise around it, the unit in which the synthetic benchmark states contrast. What this view loses, the
-    standardised image beside it keeps (`NORMALIZE`): stains wider than the blur lose part of their contrast, the
-    border pixels read 0 (`mirror_pad` makes the blur there equal the pixel itself, so a defect touching the border
-    fades in this view), and with `resize="pad"` the step into the padding leaves a halo. Computed in float32 even
-    under autocast: in bf16 the lighting estimate would come in steps of a sizeable share of the noise."""
+    standardised image beside it keeps (`NORMALIZE`): stains wider than the blur lose part of their contrast, a defect
+    touching the border fades (`mirror_pad` continues it into the pad, so the lighting estimate follows it; at a
+    corner pixel the blur is the pixel itself), and with `resize="pad"` the step into the padding leaves a halo.
+    Computed in float32 even under autocast: in bf16 the lighting estimate would come in steps of a sizeable share of
+    the noise."""
     sigma = min(x.shape[-2:]) / LIGHTING_SCALE
     with torch.autocast(x.device.type, enabled=False):
         image = x.float()
