@@ -12,8 +12,8 @@
   so the mask is drawn from more features at every scale, at more arithmetic per step.
 - `reflect-blur`: the lighting estimate of `flatten_lighting` with the border padded by a plain reflection, not
   `mirror_pad`'s point reflection. A plane is then no longer its own blur at the border, but the flattened view
-  keeps a defect that touches the border, where `mirror_pad` makes the outermost pixels read 0 (with `--normalize
-  flatten`; the standardised view does not blur).
+  keeps a defect that touches the border, which `mirror_pad` continues into the pad so that the lighting estimate
+  follows it (with `--normalize flatten`; the standardised view does not blur).
 
 Prints the test split's numbers; docs/results.md compares them with the recipe's own run of the same seed. Those
 rows were recorded before `mt-cpu` read the flattened view of each image, so `--normalize` defaults to per-image here.

@@ -38,20 +38,16 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders holding config.json and results.csv")
     parser.add_argument("--margin", type=float, default=0.02, help="share of the shorter side (default: 0.02)")
     args = parser.parse_args()
-    distances: dict[str, dict[int, float]] = {}  # the test split's distances, once per data recipe
     for run in args.runs:
         config = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
-        key = json.dumps({k: v for k, v in config.to_dict().items() if k in ("data", "images", "size", "n_eval")})
-        if key not in distances:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the dataset's own notes were printed when the run trained
-                test = splits_of(config, augment=False)[2]
-            distances[key] = {i: border_distance(test[i]["mask"]) for i in range(len(test))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the dataset's own notes were printed when the run trained
+            test = splits_of(config, augment=False)[2]
         groups: dict[str, list[tuple[int, int]]] = {"border": [], "inner": []}
         with open(run / "results.csv") as f:
             for row in csv.DictReader(f):
                 if row["label"] == "1":
-                    near = distances[key][int(row["index"])] <= args.margin
+                    near = border_distance(test[int(row["index"])]["mask"]) <= args.margin
                     groups["border" if near else "inner"].append((int(row["decision"]), int(row["mask_decision"])))
         cells = [f"{g} {len(v)}: head {sum(a for a, _ in v) / len(v):.3f}, mask {sum(b for _, b in v) / len(v):.3f}"
                  for g, v in groups.items() if v]
