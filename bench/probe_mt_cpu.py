@@ -2,18 +2,12 @@
 
     SAMTL_DATA_DIR=../shared/data python bench/probe_mt_cpu.py batch-dice --seed 2 --out runs/probe4/bdice-s2
     SAMTL_DATA_DIR=../shared/data python bench/probe_mt_cpu.py wide-decoder --seed 2 --out runs/probe4/wide-s2
-    SAMTL_DATA_DIR=../shared/data python bench/probe_mt_cpu.py reflect-blur --normalize flatten --threads 2 --seed 0 \
-        --out runs/probe5/reflect-s0
 
 - `batch-dice`: soft Dice pooled over the whole batch. `samtl_lite.losses.soft_dice` takes the ratio per sample and
   averages it, so a clean sample pays for every pixel it paints; pooled, its false pixels only enlarge the
   denominator, as in many implementations.
 - `wide-decoder`: the U-Net decoder at the full width of its skips (64-32-16 channels) instead of half (32-16-8),
   so the mask is drawn from more features at every scale, at more arithmetic per step.
-- `reflect-blur`: the lighting estimate of `flatten_lighting` with the border padded by a plain reflection, not
-  `mirror_pad`'s point reflection. A plane is then no longer its own blur at the border, but the flattened view
-  keeps a defect that touches the border, which `mirror_pad` continues into the pad so that the lighting estimate
-  follows it (with `--normalize flatten`; the standardised view does not blur).
 
 Prints the test split's numbers; docs/results.md compares them with the recipe's own run of the same seed. Those
 rows were recorded before `mt-cpu` read the flattened view of each image, so `--normalize` defaults to per-image here.
@@ -24,11 +18,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 
 import samtl_lite.losses as losses
 import samtl_lite.models.decoders as decoders
-import samtl_lite.models.net as net
 from samtl_lite.engine import recipe, train_and_evaluate
 
 
@@ -45,14 +37,9 @@ class WideUNetDecoder(decoders.UNetDecoder):
         super().__init__(encoder_channels, decoder_channels or tuple(encoder_channels[:-1][::-1]))
 
 
-def reflect_pad(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
-    """Pad `dim` (-1 or -2) by `radius` on both ends with the image mirrored about each edge pixel."""
-    return F.pad(x, (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius), mode="reflect")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("change", choices=("batch-dice", "wide-decoder", "reflect-blur"))
+    parser.add_argument("change", choices=("batch-dice", "wide-decoder"))
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--out", required=True)
     parser.add_argument("--normalize", choices=("per-image", "flatten"), default="per-image")
@@ -60,10 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.change == "batch-dice":
         losses.soft_dice = batch_dice  # JointLoss looks the function up in its module at every step
-    elif args.change == "wide-decoder":
-        decoders.DECODERS["unet"] = WideUNetDecoder  # build_model looks the class up when it builds the model
     else:
-        net.mirror_pad = reflect_pad  # gaussian_blur looks the function up in its module at every call
+        decoders.DECODERS["unet"] = WideUNetDecoder  # build_model looks the class up when it builds the model
     torch.set_num_threads(args.threads)
     config = recipe("mt-cpu", seed=args.seed, threads=args.threads, normalize=args.normalize)
     m = train_and_evaluate(config, args.out, progress=False)["test"]

@@ -27,7 +27,7 @@ from samtl_lite.data.synthetic import SyntheticDefects
 from samtl_lite.data.transforms import AUGMENTATIONS
 from samtl_lite.errors import DataError, SamtlError
 from samtl_lite.losses import SCHEDULES, SEG_LOSSES
-from samtl_lite.models import ENCODERS, NORMALIZE, SEG_MODELS, VARIANTS
+from samtl_lite.models import ENCODERS, NORMALIZE, PADS, SEG_MODELS, VARIANTS
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -47,8 +47,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 # the method's options that `samtl train` and `samtl experiment` both offer (TrainConfig fields)
-METHOD_FIELDS = ("normalize", "lr", "weight_decay", "augment", "pos_weight", "loss_schedule", "distance_weighting",
-                 "use_mask", "ema")
+METHOD_FIELDS = ("normalize", "lighting_pad", "lr", "weight_decay", "augment", "pos_weight", "loss_schedule",
+                 "distance_weighting", "use_mask", "ema")
 # CLI option -> TrainConfig field, for every option `samtl train` passes on when it is given
 TRAIN_FIELDS = ("data", "images", "masks", "mask_suffix", "missing_mask", "mask_threshold", "group", "split_csv",
                 "split_seed", "size", "resize", "in_channels", "n_train", "n_eval", "model", "encoder", "decoder",
@@ -277,6 +277,9 @@ def _method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize", choices=tuple(NORMALIZE), help="what the network reads: per-image (each image "
                    "standardised) or flatten (that, and the image with its lighting subtracted, as the CPU "
                    "recipes do; default: the recipe's)")
+    p.add_argument("--lighting-pad", choices=tuple(PADS), help="with flatten: how the lighting estimate pads the "
+                   "border, mirror (keeps a lighting gradient straight) or reflect (keeps a defect that touches the "
+                   "border; mt-cpu's); default: the recipe's, else mirror")
     p.add_argument("--lr", type=at_least(1e-12, float), help="AdamW peak learning rate (default: 2e-3)")
     p.add_argument("--weight-decay", type=at_least(0.0, float), help="AdamW weight decay (default: 1e-4)")
     p.add_argument("--augment", choices=AUGMENTATIONS, help="training augmentation: light (flips and "

@@ -227,7 +227,8 @@ SMALL = ["--n-train", "32", "--n-eval", "24", "--size", "32", "--epochs", "2", "
 
 
 def test_train_evaluate_report_and_predict(tmp_path, monkeypatch):
-    config = TrainConfig(**{**TINY, "epochs": 2}, size=48, n_train=48, n_eval=40)
+    config = TrainConfig(**{**TINY, "epochs": 2}, size=48, n_train=48, n_eval=40, normalize="flatten",
+                         lighting_pad="reflect")
     result = train_and_evaluate(config, tmp_path / "run", progress=False)
     run = tmp_path / "run"
     for name in ("config.json", "history.json", "metrics.json", "results.csv", "pr_curve.png", "curves.png",
@@ -243,7 +244,7 @@ def test_train_evaluate_report_and_predict(tmp_path, monkeypatch):
     # the model carries its recipe and its thresholds
     saved = json.loads((run / "config.json").read_text())
     assert saved["size"] == 48 and saved["preprocess"] == {"size": 48, "resize": "stretch", "in_channels": 1,
-                                                            "normalize": "per-image"}
+                                                            "normalize": "flatten", "lighting_pad": "reflect"}
     assert saved["thresholds"] == load_checkpoint(run / "best.pt")["thresholds"] == json.loads(json.dumps(chosen))
     with open(run / "results.csv") as f:
         rows = list(csv.DictReader(f))
@@ -284,7 +285,7 @@ def test_train_evaluate_report_and_predict(tmp_path, monkeypatch):
     assert Image.open(tmp_path / "pred" / "odd_mask.png").size == (53, 37)
     assert (tmp_path / "pred" / "tall_overlay.png").is_file()
     model, cfg, _ = load_model(run / "best.pt")
-    assert cfg == config and not model.training
+    assert cfg == config and not model.training and model.lighting_pad == "reflect"
     # predict sees the image as training did: resized to 48 x 48
     image = load_image(tmp_path / "new" / "odd.png")
     with torch.no_grad():

@@ -5,6 +5,7 @@ import torch
 import torchvision
 
 from samtl_lite.models import (
+    PADS,
     ClsHead,
     FPNDecoder,
     MultiTaskNet,
@@ -195,13 +196,34 @@ def test_gaussian_blur_matches_torchvision_and_keeps_gradients(sigma):
     x = torch.rand(3, 2, 37, 52)
     k = 2 * round(3 * sigma) + 1
     r = k // 2
-    inner = (..., slice(r, -r), slice(r, -r))  # the border is padded otherwise (mirror_pad, not reflect)
+    inner = (..., slice(r, -r), slice(r, -r))  # mirror_pad pads the border otherwise; torchvision reflects
     assert torch.allclose(gaussian_blur(x, sigma)[inner], reference(x, [k, k], [sigma, sigma])[inner], atol=1e-5)
+    assert torch.allclose(gaussian_blur(x, sigma, "reflect"), reference(x, [k, k], [sigma, sigma]), atol=1e-5)
     yy, xx = torch.meshgrid(torch.arange(37.0), torch.arange(52.0), indexing="ij")
     ramp = (0.2 + 0.01 * yy - 0.003 * xx).expand(1, 1, 37, 52)
     assert torch.allclose(gaussian_blur(ramp, sigma), ramp, atol=1e-5)  # a plane is its own blur, edges included
     with pytest.raises(ValueError, match="sigma"):
         gaussian_blur(x, 0.0)
+    with pytest.raises(ValueError, match="mirror"):
+        gaussian_blur(x, sigma, "zeros")
+
+
+def test_a_plain_reflection_keeps_a_defect_at_the_border():
+    """The same 5-noise-std pit inside the image and touching its left edge: `mirror_pad` continues the edge pit into
+    the pad, the lighting estimate follows it and the flattened view keeps about 3 of its units; a plain reflection
+    keeps it as deep as the inner one (about 4.2: the blur takes a little of any pit)."""
+    g = torch.Generator().manual_seed(0)
+    image = 0.5 + 0.01 * torch.randn(1, 1, 128, 128, generator=g)
+    edge, inner = (..., slice(60, 66), slice(0, 3)), (..., slice(60, 66), slice(62, 65))
+    image[edge] -= 0.05
+    image[inner] -= 0.05
+    views = {pad: -flatten_lighting(image, pad) for pad in PADS}  # pits are dark: depth in units
+    depth = {pad: (float(v[edge].mean()), float(v[inner].mean())) for pad, v in views.items()}
+    assert all(4.0 < at_inner < 4.5 for _, at_inner in depth.values())
+    assert depth["reflect"][0] > 0.95 * depth["reflect"][1]
+    assert depth["mirror"][0] < 0.75 * depth["mirror"][1]
+    with pytest.raises(ValueError, match="reflect"):
+        build_model(normalize="flatten", lighting_pad="zeros")
 
 
 def test_flatten_lighting_measures_a_defect_against_the_noise():
@@ -236,10 +258,11 @@ def test_inputs_are_standardised_per_image(normalize):
     assert torch.allclose(z.mean((2, 3)), torch.zeros(2, 1), atol=1e-5)
 
 
-def test_flattened_view_works_at_any_size():
+@pytest.mark.parametrize("pad", PADS)
+def test_flattened_view_works_at_any_size(pad):
     """The blur's radius is cut to fit: images down to one pixel go through, with finite outputs."""
     torch.manual_seed(0)
-    model = build_model("mtl", normalize="flatten").eval()
+    model = build_model("mtl", normalize="flatten", lighting_pad=pad).eval()
     for h, w in ((1, 1), (2, 3), (3, 40), (17, 5), (97, 131)):
         out = model(torch.rand(2, 1, h, w))
         assert out.mask_logits.shape == (2, 1, h, w) and torch.isfinite(out.mask_logits).all()

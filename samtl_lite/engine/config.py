@@ -17,11 +17,11 @@ import torch
 from samtl_lite.data.transforms import augmentation_name
 from samtl_lite.errors import DataError
 
-MODEL_KEYS = ("model", "encoder", "decoder", "in_channels", "normalize", "detach_input", "use_mask")
+MODEL_KEYS = ("model", "encoder", "decoder", "in_channels", "normalize", "lighting_pad", "detach_input", "use_mask")
 # Fields a resumed run may change: they alter neither the network nor the data nor the optimisation
 # already done. `epochs` may grow: the cosine schedule is then stretched over the new total.
 RESUMABLE_KEYS = ("epochs", "device", "num_workers", "threads")
-PREPROCESS_KEYS = ("size", "resize", "in_channels", "normalize")
+PREPROCESS_KEYS = ("size", "resize", "in_channels", "normalize", "lighting_pad")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class TrainConfig:
     size: int | list[int] | None = None  # side, or [H, W]; None: 128 for synthetic, 256 for real data
     resize: str = "stretch"  # "stretch" to size x size, or "pad": keep the aspect ratio, zero-pad
     normalize: str = "per-image"  # the model standardises each image; "flatten": and reads it without its lighting
+    lighting_pad: str = "mirror"  # "flatten": how the lighting estimate pads the border, "mirror" or "reflect"
     images: str | None = None  # --data folder: images folder
     masks: str | None = None  # --data folder: masks folder
     mask_suffix: str = ""

@@ -149,9 +149,8 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
                 if variant == "mtl":
                     runs["mtl + gating"].append(result["test_gated"])
         summary = summarize(runs)
-        r = {"name": EXPERIMENTS[recipe][dataset], **{k: v for k, v in base.to_dict().items()
-                                                        if k in ("encoder", "normalize", "size", "epochs", "batch_size",
-                                                                 "n_train", "n_eval")}}
+        shown = ("encoder", "normalize", "lighting_pad", "size", "epochs", "batch_size", "n_train", "n_eval")
+        r = {"name": EXPERIMENTS[recipe][dataset], **{k: v for k, v in base.to_dict().items() if k in shown}}
         report["datasets"][dataset] = {"recipe": r, "summary": summary, "train_seconds": float(np.sum(seconds))}
         fig, ax = plt.subplots(figsize=(12, 3.8), layout="constrained")  # 4 bars and their values per bin
         plot_recall_by({v: s["recall_by_area"] for v, s in summary.items() if "recall_by_area" in s}, ax=ax,

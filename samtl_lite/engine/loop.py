@@ -48,7 +48,8 @@ from samtl_lite.models import build_model
 def build_from_config(config: TrainConfig) -> nn.Module:
     """The model a config describes (taught in 06_training)."""
     return build_model(config.model, config.encoder, config.decoder, config.in_channels,
-                       normalize=config.normalize, detach_input=config.detach_input, use_mask=config.use_mask)
+                       normalize=config.normalize, lighting_pad=config.lighting_pad,
+                       detach_input=config.detach_input, use_mask=config.use_mask)
 
 
 def loss_from_config(config: TrainConfig) -> JointLoss:

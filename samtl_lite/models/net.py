@@ -53,27 +53,48 @@ def mirror_pad(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
     return torch.cat([head, x, tail], dim=dim)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def reflect_pad(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Pad `dim` (-1 or -2) by `radius` on both ends with the image mirrored about each edge pixel, a plain
+    reflection (taught in 03_heads). A defect that touches the border is mirrored into the pad as itself, so the
+    lighting estimate stays below it; a lighting gradient bends a little near the border instead."""
+    return F.pad(x, (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius), mode="reflect")
+
+
+# how `gaussian_blur` pads the border: "mirror" keeps a slope (`mirror_pad`), "reflect" keeps a border defect
+# (`reflect_pad`); on Magnetic Tile, where most defective tiles have defect pixels at the border, "reflect" measured
+# better (docs/results.md, "At the border")
+PADS = {"mirror": mirror_pad, "reflect": reflect_pad}
+
+
+def check_pad(pad: str) -> str:
+    """`pad` if it names one of `PADS`, else a ValueError that names the choices (taught in 03_heads)."""
+    if pad not in PADS:
+        raise ValueError(f"lighting pad must be one of {tuple(PADS)}, got {pad!r}")
+    return pad
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, pad: str = "mirror") -> torch.Tensor:
     """Blur each channel of [B, C, H, W] with a Gaussian of `sigma` pixels (taught in 03_heads).
 
     As two 1-D passes (rows, then columns), about 15x faster than a 2-D kernel at σ = 8, which matters inside
-    every forward pass; the edges are padded by `mirror_pad`. Away from the border it equals torchvision's
-    `gaussian_blur` with a kernel of 2·round(3σ)+1 pixels."""
+    every forward pass; the edges are padded as `pad` names (`PADS`). Away from the border it equals torchvision's
+    `gaussian_blur` with a kernel of 2·round(3σ)+1 pixels; with `pad="reflect"`, everywhere."""
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
+    check_pad(pad)
     radius = min(round(3 * sigma), x.shape[-2] - 1, x.shape[-1] - 1)
     t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     kernel = torch.exp(-0.5 * (t / sigma) ** 2)
     kernel = kernel / kernel.sum()
     c = x.shape[1]
-    x = F.conv2d(mirror_pad(x, radius, -1), kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(mirror_pad(x, radius, -2), kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    x = F.conv2d(PADS[pad](x, radius, -1), kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(PADS[pad](x, radius, -2), kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 LIGHTING_SCALE = 16  # the lighting is what varies over more than 1/16 of the image's shorter side
 
 
-def flatten_lighting(x: torch.Tensor) -> torch.Tensor:
+def flatten_lighting(x: torch.Tensor, pad: str = "mirror") -> torch.Tensor:
     """Each image minus its lighting, standardised: the lighting is a Gaussian blur of σ = the shorter side / 16
     (taught in 03_heads).
 
@@ -82,14 +103,15 @@ def flatten_lighting(x: torch.Tensor) -> torch.Tensor:
     With the slow lighting taken away, what is left is texture, noise and defects, so a defect is measured against
     the noise around it, the unit in which the synthetic benchmark states contrast. What this view loses, the
     standardised image beside it keeps (`NORMALIZE`): stains wider than the blur lose part of their contrast, a defect
-    touching the border fades (`mirror_pad` continues it into the pad, so the lighting estimate follows it; at a
-    corner pixel the blur is the pixel itself), and with `resize="pad"` the step into the padding leaves a halo.
+    touching the border fades with `pad="mirror"` (`mirror_pad` continues it into the pad, so the lighting estimate
+    follows it; at a corner pixel the blur is the pixel itself; `pad="reflect"` keeps it), and with `resize="pad"`
+    the step into the padding leaves a halo.
     Computed in float32 even under autocast: in bf16 the lighting estimate would come in steps of a sizeable share of
     the noise."""
     sigma = min(x.shape[-2:]) / LIGHTING_SCALE
     with torch.autocast(x.device.type, enabled=False):
         image = x.float()
-        return standardize(image - gaussian_blur(image, sigma)).to(x.dtype)
+        return standardize(image - gaussian_blur(image, sigma, pad)).to(x.dtype)
 
 
 # what the network reads: "per-image", the standardised image; "flatten", that and `flatten_lighting` beside it
@@ -104,10 +126,11 @@ def input_views(normalize: str) -> int:
     return NORMALIZE[normalize]
 
 
-def model_input(x: torch.Tensor, normalize: str = "per-image") -> torch.Tensor:
-    """The network's input for images `x` in [0, 1]: see `NORMALIZE` (taught in 03_heads)."""
+def model_input(x: torch.Tensor, normalize: str = "per-image", lighting_pad: str = "mirror") -> torch.Tensor:
+    """The network's input for images `x` in [0, 1]: see `NORMALIZE`; `lighting_pad` is `flatten_lighting`'s `pad`
+    (taught in 03_heads)."""
     input_views(normalize)
-    views = [standardize(x), flatten_lighting(x)] if normalize == "flatten" else [standardize(x)]
+    views = [standardize(x), flatten_lighting(x, lighting_pad)] if normalize == "flatten" else [standardize(x)]
     return torch.cat(views, dim=1)
 
 
@@ -141,7 +164,8 @@ class MultiTaskNet(nn.Module):
     Any input size works: the input is padded (edge pixels repeated) to a multiple of the encoder's
     total stride and the mask is cropped back, so odd sizes such as 97x131 come out 97x131. Inputs in
     [0, 1] are standardised per image first (`standardize`); with `normalize="flatten"` the encoder also
-    reads each image with its lighting taken away (`flatten_lighting`), so it needs twice the image's channels.
+    reads each image with its lighting taken away (`flatten_lighting`, its border padded as `lighting_pad` names),
+    so it needs twice the image's channels.
     """
 
     def __init__(
@@ -151,9 +175,11 @@ class MultiTaskNet(nn.Module):
         cls_head: bool | ClsHead = True,
         score_mode: str = "auto",
         normalize: str = "per-image",
+        lighting_pad: str = "mirror",
     ) -> None:
         super().__init__()
         input_views(normalize)
+        check_pad(lighting_pad)
         if isinstance(decoder, str):
             decoder = DECODERS[decoder](encoder.out_channels)
         if cls_head is True:
@@ -164,11 +190,11 @@ class MultiTaskNet(nn.Module):
             raise ValueError(f"score_mode must be one of {SCORE_MODES}, got {score_mode!r}")
         self.encoder, self.decoder = encoder, decoder
         self.cls_head = cls_head or None
-        self.score_mode, self.normalize = score_mode, normalize
+        self.score_mode, self.normalize, self.lighting_pad = score_mode, normalize, lighting_pad
         self.stride = encoder.strides[-1]
 
     def forward(self, x: torch.Tensor) -> Output:
-        x = model_input(x, self.normalize)
+        x = model_input(x, self.normalize, self.lighting_pad)
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % self.stride, (-w) % self.stride
         if pad_h or pad_w:
@@ -199,11 +225,12 @@ class SegModelWithHead(nn.Module):
 
     def __init__(
         self, seg_model: nn.Module, cls_head: bool | ClsHead = True, score_mode: str = "auto",
-        normalize: str = "per-image", **head_kwargs
+        normalize: str = "per-image", lighting_pad: str = "mirror", **head_kwargs
     ) -> None:
         super().__init__()
         input_views(normalize)
-        self.seg_model, self.normalize = seg_model, normalize
+        check_pad(lighting_pad)
+        self.seg_model, self.normalize, self.lighting_pad = seg_model, normalize, lighting_pad
         with torch.no_grad():
             was_training = seg_model.training
             features = seg_model.backbone.eval()(torch.zeros(1, self._in_channels(), 64, 64))
@@ -221,7 +248,7 @@ class SegModelWithHead(nn.Module):
         tapped: dict[str, torch.Tensor] = {}
         handle = self.seg_model.backbone.register_forward_hook(lambda _m, _i, out: tapped.update(out))
         try:
-            mask = self.seg_model(model_input(x, self.normalize))["out"]
+            mask = self.seg_model(model_input(x, self.normalize, self.lighting_pad))["out"]
         finally:
             handle.remove()
         cls = self.cls_head(tapped[self.feature_key], mask) if self.cls_head is not None else None
@@ -242,6 +269,7 @@ def build_model(
     in_channels: int = 1,
     weights: str | None = None,
     normalize: str = "per-image",
+    lighting_pad: str = "mirror",
     **head_kwargs,
 ) -> nn.Module:
     """A model by variant and parts (taught in 03_heads).
@@ -249,7 +277,8 @@ def build_model(
     `name`: "mtl" (mask + sample head, trained jointly), "seg-only" (mask only; sample score from the
     mask's maximum) or "cls-only" (sample head only). `encoder`: "tiny", a torchvision backbone, or a
     whole torchvision segmentation model ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
-    that then brings its own decoder. `normalize`: what the network reads (`NORMALIZE`). `head_kwargs`
+    that then brings its own decoder. `normalize`: what the network reads (`NORMALIZE`); `lighting_pad`: how its
+    flattened view pads the border (`PADS`). `head_kwargs`
     go to `ClsHead` (hidden, dropout, detach_input, use_mask).
     """
     if name not in VARIANTS:
@@ -260,11 +289,13 @@ def build_model(
             raise ValueError(f"{encoder} is a segmentation model; use 'mtl' or 'seg-only' with it")
         builder = getattr(torchvision.models.segmentation, encoder)
         seg = adapt_first_conv(builder(weights=None, weights_backbone=weights, num_classes=1), in_channels, views)
-        return SegModelWithHead(seg, cls_head=name == "mtl", normalize=normalize, **head_kwargs)
+        return SegModelWithHead(seg, cls_head=name == "mtl", normalize=normalize, lighting_pad=lighting_pad,
+                                **head_kwargs)
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose from {ENCODERS + SEG_MODELS}")
     if decoder not in DECODERS:
         raise ValueError(f"unknown decoder {decoder!r}; choose from {tuple(DECODERS)}")
     enc = build_encoder(encoder, in_channels, weights, views)
     head = ClsHead(enc.out_channels[-1], **head_kwargs) if name != "seg-only" else False
-    return MultiTaskNet(enc, decoder if name != "cls-only" else None, head, normalize=normalize)
+    return MultiTaskNet(enc, decoder if name != "cls-only" else None, head, normalize=normalize,
+                        lighting_pad=lighting_pad)
