@@ -66,11 +66,10 @@ def reflect_pad(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
 PADS = {"mirror": mirror_pad, "reflect": reflect_pad}
 
 
-def check_pad(pad: str) -> str:
-    """`pad` if it names one of `PADS`, else a ValueError that names the choices (taught in 03_heads)."""
+def check_pad(pad: str) -> None:
+    """A ValueError that names the choices unless `pad` is one of `PADS` (taught in 03_heads)."""
     if pad not in PADS:
         raise ValueError(f"lighting pad must be one of {tuple(PADS)}, got {pad!r}")
-    return pad
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float, pad: str = "mirror") -> torch.Tensor:
