@@ -6,6 +6,11 @@
 #   notebooks  every notebook in full mode (SAMTL_FAST=0) under nbval, each with its wall time
 #   tests      tests/test_gpu.py, whose CUDA tests skip everywhere else
 #   ddp        with several GPUs: mt-gpu under torchrun on all of them, and the speed-up over one GPU
+#   flatten    (not by default) mt-gpu reading the CPU recipe's two views (--normalize flatten --lighting-pad
+#              reflect), seeds 0-2, beside seed 0 as recorded, all four at once with 3 DataLoader workers each
+#   images     (not by default) the tiny synthetic model (synthetic-cpu), seed 0, with 64,000 and 256,000 training
+#              images (IMAGES), both at once: how far new images take it, further than a CPU reaches in a session;
+#              flatten and images run in the background, together, and a later step waits for them
 #
 #   bash bench/gpu_check.sh [STEP ...]    # on the GPU machine, from anywhere; e.g. `bash bench/gpu_check.sh notebooks`
 #   bash bench/gpu_check.sh wheels        # here, with network: fetch nbval's wheels into .whl/ for an offline machine
@@ -26,7 +31,7 @@
 # Settings: SAMTL_DATA_DIR (default: the first of shared/data, ../shared/data, data holding magnetic_tile);
 # BENCH_ARGS (default "--steps 30 --warmup 10 --workers 0 8"); MT_ARGS, extra `samtl train` options for mt and
 # ddp (default none: the recipe exactly as `samtl train --recipe mt-gpu` runs it, with up to 8 DataLoader workers);
-# GPU_CHECK_CPU=1 runs without a GPU, to test this script's plumbing with tiny BENCH_ARGS and MT_ARGS.
+# GPU_CHECK_CPU=1 runs without a GPU, to test this script's plumbing with tiny BENCH_ARGS, MT_ARGS and IMAGES.
 # On a bare machine it makes .venv on the machine's own Python packages (its torch stays) and installs
 # samtl_lite there; without network, `pip install -e .[dev]` fails and samtl_lite is put on .venv's path alone;
 # the notebooks step then installs nbval, ipykernel and ipywidgets from a carried .whl/ (see `wheels`).
@@ -56,8 +61,8 @@ STEPS=("$@")
 [ ${#STEPS[@]} -eq 0 ] && STEPS=(bench mt tests notebooks ddp)
 for s in "${STEPS[@]}"; do
     case $s in
-    bench | mt | tests | notebooks | ddp) ;;
-    *) echo "usage: bash bench/gpu_check.sh [bench|mt|tests|notebooks|ddp ...] | wheels" >&2 && exit 2 ;;
+    bench | mt | tests | notebooks | ddp | flatten | images) ;;
+    *) echo "usage: bash bench/gpu_check.sh [bench|mt|tests|notebooks|ddp|flatten|images ...] | wheels" >&2 && exit 2 ;;
     esac
 done
 
@@ -70,6 +75,7 @@ export PYTHONUNBUFFERED=1
 BUDGET=${GPU_CHECK_BUDGET:-540}
 BENCH_ARGS=${BENCH_ARGS---steps 30 --warmup 10 --workers 0 8}
 MT_ARGS=${MT_ARGS-}
+IMAGES=${IMAGES:-64000 256000}
 WORK=${TMPDIR:-/tmp}/samtl-gpu-check
 PY=.venv/bin/python
 SUMMARY=()
@@ -161,23 +167,24 @@ else
 fi
 rm -rf "$WORK" && mkdir -p "$WORK"
 
-# mt_run NAME LIMIT [LAUNCHER...]: `samtl train --recipe mt-gpu` (under the launcher, if any) into $WORK/NAME
-mt_run() {
-    local name=$1 limit=$2
-    shift 2
-    local rc f
-    if [ -z "${SAMTL_DATA_DIR:-}" ]; then
-        echo "== $name: SKIPPED, no Magnetic Tile data"
-        SUMMARY+=("| $name | skipped (no data) | - |")
-        return 1
-    fi
-    # shellcheck disable=SC2086  # MT_ARGS holds several options
-    step "$name" "$limit" "$@" -m samtl_lite.cli train --recipe mt-gpu --seed 0 --out "$WORK/$name" --no-progress \
-        $MT_ARGS
+# train_run NAME LIMIT LAUNCHER OPTION...: `samtl train OPTION...` under LAUNCHER (the venv's python, or torchrun's
+# words) into $WORK/NAME, then one line of its test summary; its small files and log go to $OUT
+train_run() {
+    local name=$1 limit=$2 launcher=$3 rc f
+    shift 3
+    # shellcheck disable=SC2086  # the launcher holds several words
+    step "$name" "$limit" $launcher -m samtl_lite.cli train "$@" --out "$WORK/$name" --no-progress
     rc=$?
     if [ -f "$WORK/$name/metrics.json" ]; then  # runs print recall at 1% and 5%; the GPU target is set at 2%
-        "$PY" -c 'import json, sys; r = json.load(open(sys.argv[1]))["test"]["recall_at_fpr_2pct"]
-print(f"== {sys.argv[2]}: test recall at 2% false alarms {r:.3f}")' "$WORK/$name/metrics.json" "$name"
+        "$PY" -c 'import json, sys
+run, name = sys.argv[1:]
+t = json.load(open(f"{run}/metrics.json"))["test"]
+kept = [h["epoch"] for h in json.load(open(f"{run}/history.json")) if h.get("kept")]
+vis = ", visible AP %.3f" % t["ap_visible"] if "ap_visible" in t else ""
+print("== %s: test AP %.3f%s, recall %.3f / %.3f / %.3f at 1%% / 2%% / 5%% false alarms, %d missed / %d false alarms; "
+      "masks Seg_Recall %.3f, Seg_Accuracy %.3f, Seg_mIoU %.3f, pooled mIoU %.3f; kept epoch %s"
+      % (name, t["ap"], vis, t["recall_at_fpr_1pct"], t["recall_at_fpr_2pct"], t["recall_at_fpr_5pct"], t["fn"],
+         t["fp"], t["seg_recall"], t["seg_accuracy"], t["seg_miou"], t["pixel_miou"], kept[-1] if kept else None))' "$WORK/$name" "$name"
     fi
     for f in metrics.json history.json config.json curves.png; do  # history.json: every finished epoch, also of a
         if [ -n "${OUT:-}" ] && [ -f "$WORK/$name/$f" ]; then cp "$WORK/$name/$f" "$OUT/$name-$f"; fi  # stopped run
@@ -185,8 +192,48 @@ print(f"== {sys.argv[2]}: test recall at 2% false alarms {r:.3f}")' "$WORK/$name
     return $rc
 }
 
+# mt_run NAME LIMIT LAUNCHER [OPTION...]: `samtl train --recipe mt-gpu`, seed 0 unless an option names another
+mt_run() {
+    if [ -z "${SAMTL_DATA_DIR:-}" ]; then
+        echo "== $1: SKIPPED, no Magnetic Tile data"
+        SUMMARY+=("| $1 | skipped (no data) | - |")
+        return 1
+    fi
+    # shellcheck disable=SC2086  # MT_ARGS holds several options
+    train_run "$1" "$2" "$3" --recipe mt-gpu --seed 0 "${@:4}" $MT_ARGS
+}
+
+# together NAME FUNCTION ARG...: FUNCTION ARG... in the background, its output in $WORK/NAME.log; `gather` waits
+PIDS=()
+LOGS=()
+together() {
+    local log="$WORK/$1.log"
+    shift
+    ("$@" >"$log" 2>&1; echo "${SUMMARY[-1]}" >"$log.row") &
+    PIDS+=($!)
+    LOGS+=("$log")
+}
+
+# gather: wait for what `together` started (not a bare `wait`: that would also wait for the log's tee), then print
+# each one's last lines (a failure's whole log) and add its row to the summary; the logs also go to $OUT
+gather() {
+    local log row
+    wait "${PIDS[@]}"
+    for log in "${LOGS[@]}"; do
+        row=$(cat "$log.row" 2>/dev/null) || row="| $(basename "$log" .log) | FAILED (no result) | - |"
+        if [[ $row == *"| ok |"* ]]; then tail -n 4 "$log"; else cat "$log"; fi
+        if [ -n "${OUT:-}" ]; then cp "$log" "$OUT/"; fi
+        SUMMARY+=("$row")
+        [[ $row == *FAILED* || $row == *TIMEOUT* ]] && FAILURES=$((FAILURES + 1))
+    done
+    PIDS=()
+    LOGS=()
+}
+
 MT_WALL=
 for s in "${STEPS[@]}"; do
+    # flatten and images run in the background, together; a step after them waits for them
+    [[ $s != flatten && $s != images && ${#PIDS[@]} -gt 0 ]] && gather
     case $s in
     bench)
         # shellcheck disable=SC2086  # BENCH_ARGS holds several options
@@ -206,23 +253,11 @@ for s in "${STEPS[@]}"; do
             continue
         fi
         echo "== notebooks: all at once, each with 2 CPU threads and its own log"
-        pids=()
         for nb in notebooks/[0-9]*.ipynb; do
-            log="$WORK/$(basename "$nb" .ipynb).log"
-            (
-                step "$nb" 300 env SAMTL_FAST=0 OMP_NUM_THREADS=2 "$PY" -m pytest -q -p no:cacheprovider --nbval-lax \
-                    --nbval-current-env "$nb" >"$log" 2>&1
-                echo "${SUMMARY[-1]}" >"$log.row"
-            ) &
-            pids+=($!)
+            together "$(basename "$nb" .ipynb)" step "$nb" 300 env SAMTL_FAST=0 OMP_NUM_THREADS=2 "$PY" -m pytest -q \
+                -p no:cacheprovider --nbval-lax --nbval-current-env "$nb"
         done
-        wait "${pids[@]}"  # not a bare `wait`: that would also wait for the log's tee
-        for log in "$WORK"/[0-9]*.log; do
-            row=$(cat "$log.row" 2>/dev/null) || row="| $(basename "$log" .log) | FAILED (no result) | - |"
-            if [[ $row == *"| ok |"* ]]; then tail -n 4 "$log"; else cat "$log"; fi  # the whole log of a failure
-            SUMMARY+=("$row")
-            [[ $row == *FAILED* || $row == *TIMEOUT* ]] && FAILURES=$((FAILURES + 1))
-        done
+        gather
         ;;
     ddp)
         if ((GPUS < 2)); then
@@ -233,14 +268,30 @@ for s in "${STEPS[@]}"; do
         if [[ " ${STEPS[*]} " != *" mt "* ]]; then  # the one-GPU time to compare with
             mt_run mt-gpu 360 "$PY" && MT_WALL=$WALL
         fi
-        if mt_run "mt-gpu-ddp$GPUS" 300 "$PY" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" \
+        if mt_run "mt-gpu-ddp$GPUS" 300 "$PY -m torch.distributed.run --standalone --nproc_per_node=$GPUS" \
             && [ -n "$MT_WALL" ]; then
             echo "== ddp: mt-gpu in ${MT_WALL}s on 1 GPU, ${WALL}s on $GPUS: speed-up" \
                 "$(awk -v a="$MT_WALL" -v b="$WALL" 'BEGIN { printf "%.2f", a / b }')x"
         fi
         ;;
+    flatten)
+        echo "== flatten: mt-gpu seeds 0-2 reading the CPU recipe's two views, beside seed 0 as recorded, all at once"
+        together mt-gpu-s0 mt_run mt-gpu-s0 420 "$PY" --workers 3
+        for seed in 0 1 2; do
+            together "mt-gpu-flatten-s$seed" mt_run "mt-gpu-flatten-s$seed" 420 "$PY" --workers 3 --seed "$seed" \
+                --normalize flatten --lighting-pad reflect
+        done
+        ;;
+    images)
+        echo "== images: synthetic-cpu (the tiny model), seed 0, with ${IMAGES// / and } training images, all at once"
+        for n in $IMAGES; do
+            together "synthetic-cpu-n$n" train_run "synthetic-cpu-n$n" 420 "$PY" --recipe synthetic-cpu --seed 0 \
+                --workers 2 --n-train "$n"
+        done
+        ;;
     esac
 done
+((${#PIDS[@]} > 0)) && gather
 
 echo
 echo "| step | result | seconds |"
