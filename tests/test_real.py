@@ -115,7 +115,7 @@ def test_image_mask_folder_matching_and_missing_masks(tmp_path):
         write_gray(imgs / f"{name}.png", np.full((12, 12), 50))
     write_gray(masks / "a_mask.png", square_mask(12, 12, (0, 0, 2, 2)))
     (imgs / "._a.png").write_bytes(b"Mac OS X metadata")  # macOS's AppleDouble file: not an image, not missing a mask
-    with pytest.raises(DataError, match="2 images have no mask.*missing_mask='empty'"):
+    with pytest.raises(DataError, match=r"2 images have no mask.*missing_mask='empty' \(--missing-mask empty\)"):
         ImageMaskFolder(imgs, masks, mask_suffix="_mask")
     ds = ImageMaskFolder(imgs, masks, mask_suffix="_mask", missing_mask="empty")
     assert ds.labels.tolist() == [1.0, 0.0, 0.0]

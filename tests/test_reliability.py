@@ -378,6 +378,20 @@ def test_overwrite_replaces_a_run_but_never_a_users_files(tmp_path, capsys):
     assert file_bytes(run) == before
 
 
+@pytest.mark.parametrize("what", ["missing", "empty", "foreign"])
+def test_resume_without_a_run_says_there_is_nothing_to_resume(tmp_path, capsys, what):
+    out = tmp_path / "out"
+    if what != "missing":
+        out.mkdir()
+    if what == "foreign":
+        (out / "config.json").write_text('{"mine": 1}')  # a user's own file of that name is no run
+    before = file_bytes(tmp_path)
+    assert main(["train", "--resume", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"samtl: error: {out} holds no samtl run (no config.json of one), so there is " \
+        "nothing to resume. Drop --resume to start a run there, or give --out the folder of the run to continue.\n"
+    assert file_bytes(tmp_path) == before
+
+
 def test_a_run_that_never_finished_an_epoch_is_started_again(tmp_path, capsys):
     run = tmp_path / "run"
     assert main([*TINY_CLI, "--pos-weight", "1e308", "--out", str(run)]) == 2  # inf in float32: NaN in epoch 1

@@ -407,8 +407,8 @@ class ImageMaskFolder(PairDataset):
             raise DataError(
                 f"{images_dir}: {len(missing)} images have no mask named <stem>{mask_suffix}.<ext> in "
                 f"{masks_dir or '(no masks folder given)'} (first: {', '.join(missing[:3])}). Add the masks, "
-                "fix `mask_suffix`, or pass "
-                "missing_mask='empty' if those images are defect-free."
+                "fix `mask_suffix` (--mask-suffix), or pass missing_mask='empty' (--missing-mask empty) if those "
+                "images are defect-free."
             )
         super().__init__(samples, source=str(images_dir), **options)
 
@@ -431,7 +431,8 @@ def _warn_orphans(masks: dict[str, Path], expected: set[str], masks_dir: str | P
     if orphans:
         warnings.warn(
             f"{masks_dir}: {len(orphans)} masks have no image (first: {', '.join(orphans[:3])}); they are "
-            "ignored. Restore the images, or fix `mask_suffix` if the names differ by more than the suffix.",
+            "ignored. Restore the images, or fix `mask_suffix` (--mask-suffix) if the names differ by more than the "
+            "suffix.",
             stacklevel=3,
         )
 

@@ -130,9 +130,12 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     that never finished an epoch (its `config.json`, no checkpoint) is started again without asking."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
+    run = is_run_config(out / "config.json")
+    if resume and not run:
+        raise DataError(f"{out} holds no samtl run (no config.json of one), so there is nothing to resume. Drop "
+                        "--resume to start a run there, or give --out the folder of the run to continue.")
     if not out.is_dir():
         return
-    run = is_run_config(out / "config.json")
     no_last = run and not (out / "last.pt").exists()
     unfinished = no_last and not (out / "best.pt").exists()
     if resume and unfinished:
