@@ -197,6 +197,17 @@ def test_checkpoints_that_do_not_describe_a_model(tmp_path):
         load_checkpoint(tmp_path / "plain.pt")
 
 
+def test_predict_on_folders_without_images_says_which_and_why(tmp_path, capsys):
+    empty, other = tmp_path / "empty", tmp_path / "other"
+    empty.mkdir(), other.mkdir()
+    (other / "notes.txt").write_text("not an image")
+    assert main(["predict", "--checkpoint", str(tmp_path / "unused.pt"), str(empty), str(other), "--out",
+                 str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"samtl: error: {empty}, {other}: no images (files ending .png, .jpg, .jpeg, " \
+        ".bmp, .tif, .tiff) in these folders. Check the paths, or convert the images to one of those formats.\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_predict_never_overwrites(tmp_path, capsys):
     train, val = tiny_sets()
     cfg = TrainConfig(epochs=1, batch_size=8, size=32)

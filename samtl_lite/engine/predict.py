@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from samtl_lite.data.io import fitted_hw, list_images, load_image
+from samtl_lite.data.io import IMAGE_EXTENSIONS, fitted_hw, list_images, load_image
 from samtl_lite.data.real import PairDataset, Sample
 from samtl_lite.engine.loop import load_model
 from samtl_lite.errors import DataError
@@ -37,7 +37,8 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
         else:
             raise DataError(f"{item}: no such file or folder. Pass image files or folders of images.")
     if not paths:
-        raise DataError(f"no images found in {', '.join(map(str, inputs))}")
+        raise DataError(f"{', '.join(map(str, inputs))}: no images (files ending {', '.join(IMAGE_EXTENSIONS)}) in "
+                        "these folders. Check the paths, or convert the images to one of those formats.")
     return paths
 
 
