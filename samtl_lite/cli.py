@@ -198,7 +198,11 @@ def _cmd_info(args: argparse.Namespace) -> None:
         raise DataError(f"--split {args.split}: a folder has no splits of its own, so `samtl data info folder` "
                         "summarises every image in it. Leave --split out.")
     split = args.split or "train"
-    ds = get_dataset(args.data, split=split, images=args.images, masks=args.masks)
+    given = {k: v for k in ("mask_suffix", "missing_mask", "mask_threshold") if (v := getattr(args, k)) is not None}
+    if given and args.data != "folder":
+        raise DataError(f"{', '.join('--' + k.replace('_', '-') for k in given)}: for `samtl data info folder` only; "
+                        f"{args.data} has a layout of its own. Drop {'it' if len(given) == 1 else 'them'}.")
+    ds = get_dataset(args.data, split=split, images=args.images, masks=args.masks, **given)
     print(format_summary(args.images if args.data == "folder" else f"{args.data}/{split}", dataset_summary(ds)))
 
 
@@ -271,6 +275,15 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
     p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
 
 
+def _mask_file_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>; images and "
+                   "masks may share a folder when the suffix tells them apart (e.g. _GT)")
+    p.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
+                   "is an error (default) or defect-free")
+    p.add_argument("--mask-threshold", type=at_least(1e-12, float),
+                   help="mask files: defect where value >= this (default: any non-zero value)")
+
+
 def _method_options(p: argparse.ArgumentParser) -> None:
     """How the model reads images and how the mask head and the joint loss are trained: each option overrides
     the recipe when given."""
@@ -330,11 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--recipe", choices=tuple(RECIPES), help="a named recipe (samtl_lite.engine.recipes); "
                        "options given override it")
     _data_options(train, "default: synthetic")
-    train.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>")
-    train.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
-                       "is an error (default) or defect-free")
-    train.add_argument("--mask-threshold", type=at_least(1e-12, float),
-                       help="mask files: defect where value >= this (default: any non-zero value)")
+    _mask_file_options(train)
     train.add_argument("--group", help="--data folder: regex on the file name that names the physical part; all "
                        "images of a part stay in one split")
     train.add_argument("--split-csv", help="--data folder: CSV with columns file,split (train/val/test)")
@@ -427,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--split", help="split (default: train; Magnetic Tile also: test, all); not for folder")
     info.add_argument("--images", help="images folder, for `folder`")
     info.add_argument("--masks", help="masks folder, for `folder`")
+    _mask_file_options(info)
     info.set_defaults(func=_cmd_info)
     return parser
 

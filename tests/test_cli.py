@@ -36,6 +36,16 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     assert main(["data", "info", "folder", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
                  "--split", "test"]) == 2
     assert "a folder has no splits of its own" in capsys.readouterr().err
+    shared = tmp_path / "images"  # images and masks in one folder (KolektorSDD2's layout), told apart by a suffix
+    for mask in (tmp_path / "masks").iterdir():
+        mask.rename(shared / f"{mask.stem}_GT{mask.suffix}")
+    assert main(["data", "info", "folder", "--images", str(shared), "--masks", str(shared),
+                 "--mask-suffix", "_GT"]) == 0
+    summary = capsys.readouterr().out
+    assert summary.startswith(f"{shared}: 8 samples, 2 defective") and out.endswith(summary)  # the same summary
+    assert main(["data", "info", "synthetic", "--mask-suffix", "_GT"]) == 2
+    assert capsys.readouterr().err == "samtl: error: --mask-suffix: for `samtl data info folder` only; synthetic " \
+        "has a layout of its own. Drop it.\n"
     monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "nothing"))
     assert main(["data", "info", "ksdd2"]) == 2
     assert "get_ksdd2.py" in capsys.readouterr().err

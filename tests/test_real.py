@@ -127,6 +127,21 @@ def test_image_mask_folder_matching_and_missing_masks(tmp_path):
         ImageMaskFolder(tmp_path / "nested", masks)
 
 
+def test_images_and_masks_in_one_folder_are_told_apart_by_the_suffix(tmp_path, recwarn):
+    """KolektorSDD2's layout, 10000.png beside 10000_GT.png: the files ending in the suffix are the masks."""
+    for name, box in (("10000", (2, 2, 6, 6)), ("10001", None), ("10002", (0, 0, 3, 3))):
+        write_gray(tmp_path / f"{name}.png", np.full((12, 12), 50))
+        write_gray(tmp_path / f"{name}_GT.png", square_mask(12, 12, box))
+    ds = ImageMaskFolder(tmp_path, tmp_path, mask_suffix="_GT")
+    assert [s.image.name for s in ds.samples] == ["10000.png", "10001.png", "10002.png"]
+    assert [s.mask.name for s in ds.samples] == ["10000_GT.png", "10001_GT.png", "10002_GT.png"]
+    assert ds.labels.tolist() == [1.0, 0.0, 1.0]
+    assert int(ds[0]["mask"].sum()) == 16 and not recwarn.list  # 4 x 4 defect pixels; no mask taken for an orphan
+    with pytest.raises(DataError, match=r"images and masks are in the same folder, so the masks must be told apart "
+                                        r"by a suffix .*\(--mask-suffix _GT\)"):
+        ImageMaskFolder(tmp_path, tmp_path / ".")
+
+
 def test_image_mask_folder_stem_collisions_and_orphan_masks(tmp_path):
     imgs, masks = tmp_path / "images", tmp_path / "masks"
     for name in ("a.png", "b.png"):

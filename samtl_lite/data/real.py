@@ -364,7 +364,9 @@ def _by_stem(files: list[Path], kind: str, fix: str) -> dict[str, Path]:
 class ImageMaskFolder(PairDataset):
     """Your own data: images in one folder, masks in another, matched by file stem (taught in 09_real_data).
 
-    The mask of `images/part_001.jpg` is `masks/part_001<mask_suffix>.<any image ext>`. An image
+    The mask of `images/part_001.jpg` is `masks/part_001<mask_suffix>.<any image ext>`. Images and masks
+    may share one folder (KolektorSDD2's `10000.png` beside `10000_GT.png`): there the files whose stem
+    ends with `mask_suffix` are the masks, and the suffix must be given. An image
     without a mask is an error, unless you state that such images are defect-free with
     `missing_mask="empty"`: guessing would silently turn unlabelled defects into "clean". Two files
     with one stem in a folder are an error; masks without an image get a warning.
@@ -385,6 +387,13 @@ class ImageMaskFolder(PairDataset):
                             "error (every image needs a mask) or empty (images without one are defect-free).")
         images_dir = Path(images_dir)
         listed = list_images(images_dir)
+        shared = masks_dir is not None and Path(masks_dir).resolve() == images_dir.resolve()
+        if shared and not mask_suffix:
+            raise DataError(f"{images_dir}: images and masks are in the same folder, so the masks must be told apart "
+                            "by a suffix (KolektorSDD2's are <stem>_GT.png). Pass it: mask_suffix='_GT' "
+                            "(--mask-suffix _GT).")
+        mask_files = [f for f in listed if shared and f.stem.endswith(mask_suffix)]
+        listed = [f for f in listed if f not in mask_files]
         chosen = _by_stem([p for p in listed if p.match(pattern)], "images", "Keep one of them, or rename the other.")
         images = list(chosen.values())
         if not images:
@@ -397,7 +406,7 @@ class ImageMaskFolder(PairDataset):
             )
         masks: dict[str, Path] = {}
         if masks_dir is not None:
-            masks = _by_stem(list_images(Path(masks_dir)), "masks", "Delete the stale one.")
+            masks = _by_stem(mask_files if shared else list_images(Path(masks_dir)), "masks", "Delete the stale one.")
             _warn_orphans(masks, {p.stem + mask_suffix for p in listed}, masks_dir)
         samples = [Sample(p, masks.get(p.stem + mask_suffix)) for p in images]
         if options.get("mask_threshold") is None:
