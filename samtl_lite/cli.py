@@ -131,6 +131,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     result = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, args.images, args.masks,
                                  args.device or "auto", progress=not args.no_progress, rechoose=args.rechoose,
                                  overrides={"size": args.size, "resize": args.resize, "in_channels": args.in_channels,
+                                            "mask_suffix": args.mask_suffix, "missing_mask": args.missing_mask,
                                             **_threshold_overrides(args)})
     print(_summary(result))
 
@@ -275,13 +276,15 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
     p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
 
 
-def _mask_file_options(p: argparse.ArgumentParser) -> None:
+def _mask_file_options(p: argparse.ArgumentParser, threshold: bool = True) -> None:
+    """How mask files are read; `evaluate` leaves out --mask-threshold, which there is the model's threshold."""
     p.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>; images and "
                    "masks may share a folder when the suffix tells them apart (e.g. _GT)")
     p.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
                    "is an error (default) or defect-free")
-    p.add_argument("--mask-threshold", type=at_least(1e-12, float),
-                   help="mask files: defect where value >= this (default: any non-zero value)")
+    if threshold:
+        p.add_argument("--mask-threshold", type=at_least(1e-12, float),
+                       help="mask files: defect where value >= this (default: any non-zero value)")
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
@@ -383,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "and thresholds")
     evaluate.add_argument("--checkpoint", required=True, help="e.g. runs/NAME/best.pt")
     _data_options(evaluate, "default: the model's training data")
+    _mask_file_options(evaluate, threshold=False)
     _threshold_options(evaluate)
     evaluate.add_argument("--rechoose", action="store_true", help="choose the thresholds again on this data's "
                           "validation split")

@@ -212,3 +212,29 @@ def test_a_run_names_its_folder_data_absolutely(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", "--checkpoint", str(run_dir / "run" / "best.pt"), "--no-progress"]) == 0
     there = capsys.readouterr().out
     assert "test split, 6 samples (3 defective)" in here and here == there  # the decoy's 12 images would give 2
+
+
+def test_evaluate_on_another_folder_whose_masks_share_it(tmp_path, capsys):
+    """A model trained on images/ and masks/ is evaluated on the same tiles laid out as KolektorSDD2's are (x.png
+    beside x_GT.png): --mask-suffix says how, and it prints what it prints on the model's own folders."""
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        pixels, box = rng.integers(80, 120, (24, 20)), (4, 4, 9, 9) if i % 3 == 0 else None
+        if box:
+            pixels[4:9, 4:9] = 20
+        write_gray(tmp_path / "images" / f"{i:02d}.png", pixels)
+        write_gray(tmp_path / "masks" / f"{i:02d}.png", square_mask(24, 20, box))
+        write_gray(tmp_path / "one" / f"{i:02d}.png", pixels)
+        write_gray(tmp_path / "one" / f"{i:02d}_GT.png", square_mask(24, 20, box))
+    run, one = tmp_path / "run", str(tmp_path / "one")
+    assert main(["train", "--data", "folder", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks"),
+                 "--size", "16", "--epochs", "1", "--no-progress", "--out", str(run)]) == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", "--checkpoint", str(run / "best.pt"), "--no-progress", "--out"]
+    assert main([*evaluate, str(tmp_path / "own")]) == 0
+    own = capsys.readouterr().out
+    assert main([*evaluate, str(tmp_path / "e1"), "--data", "folder", "--images", one, "--masks", one]) == 2
+    assert "images and masks are in the same folder, so the masks must be told apart" in capsys.readouterr().err
+    assert main([*evaluate, str(tmp_path / "e2"), "--data", "folder", "--images", one, "--masks", one,
+                 "--mask-suffix", "_GT"]) == 0
+    assert capsys.readouterr().out == own and "sample head: AP" in own

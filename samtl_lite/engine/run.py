@@ -44,11 +44,13 @@ from samtl_lite.errors import CheckpointError, DataError
 
 def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> tuple[Dataset, Dataset, Dataset]:
     """(train, val, test) as `config` reads them (taught in 06_training); `data` may swap the dataset
-    (`name`, `images`, `masks`), and then the folder-only options of the training data are dropped."""
+    (`name`, `images`, `masks`), and then the folder-only options of the training data are dropped, and
+    may say how its mask files are named (`mask_suffix`, `missing_mask`)."""
     source = {"name": config.data, "images": config.images, "masks": config.masks, **data}
     own = source["name"] == config.data
     folder = {"group": config.group, "split_csv": config.split_csv, "mask_suffix": config.mask_suffix,
               "missing_mask": config.missing_mask} if own else {}
+    folder |= {k: data[k] for k in ("mask_suffix", "missing_mask") if k in data}
     return get_splits(source["name"], config.resolved_size(), config.augment if augment is None else augment,
                       source["images"], source["masks"], split_seed=config.split_seed, n_train=config.n_train,
                       n_eval=config.n_eval, channels=config.in_channels, resize=config.resize,
@@ -210,8 +212,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, split: 
     deciding with the thresholds it carries (taught in 06_training).
 
     `data` (default: the training data) may name another dataset. `overrides` may change `size`,
-    `resize` or the thresholds (`score`, `mask`, `min_area`); each is printed. `rechoose` chooses the
-    thresholds again on this data's validation split."""
+    `resize` or the thresholds (`score`, `mask`, `min_area`); each is printed. For folder data they may
+    also say how its masks are named (`mask_suffix`, `missing_mask`). `rechoose` chooses the thresholds
+    again on this data's validation split."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     dev = pick_device(device)
     model, config, state = load_model(checkpoint, dev)
@@ -232,8 +235,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | None = None, split: 
         raise CheckpointError(f"{checkpoint}: this checkpoint carries no thresholds (its run was not evaluated). "
                               "Pass --rechoose to choose them on the validation split, or give --score-threshold.")
     name = data or config.data
+    reading = {k: overrides[k] for k in ("mask_suffix", "missing_mask") if k in overrides}
     _, val, test = splits_of(config, augment=False, name=name, images=images or (None if data else config.images),
-                             masks=masks or (None if data else config.masks))
+                             masks=masks or (None if data else config.masks), **reading)
     target = {"val": val, "test": test}[split]
     if rechoose:
         pred = predict_dataset(model, val, max(config.batch_size, 32), dev, progress=progress)
