@@ -392,8 +392,9 @@ class ImageMaskFolder(PairDataset):
             raise DataError(f"{images_dir}: images and masks are in the same folder, so the masks must be told apart "
                             "by a suffix (KolektorSDD2's are <stem>_GT.png). Pass it: mask_suffix='_GT' "
                             "(--mask-suffix _GT).")
-        mask_files = [f for f in listed if shared and f.stem.endswith(mask_suffix)]
-        listed = [f for f in listed if f not in mask_files]
+        if shared:  # the files whose stem ends with the suffix are the masks, the others the images
+            mask_files = [f for f in listed if f.stem.endswith(mask_suffix)]
+            listed = [f for f in listed if not f.stem.endswith(mask_suffix)]
         chosen = _by_stem([p for p in listed if p.match(pattern)], "images", "Keep one of them, or rename the other.")
         images = list(chosen.values())
         if not images:
