@@ -70,10 +70,11 @@ def recipe(name: str, **overrides: Any) -> TrainConfig:
     return TrainConfig(**{**RECIPES[name], **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def recipe_for(data: str) -> str:
-    """The recipe name a notebook uses for `data` ("synthetic" or "mt"): `-gpu` on CUDA, `-fast` under
-    SAMTL_FAST=1, else `-cpu` (taught in 06_training)."""
-    return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast_mode() else 'cpu'}"
+def recipe_for(data: str, fast: bool | None = None) -> str:
+    """The recipe name a notebook uses for `data` ("synthetic" or "mt"): `-gpu` on CUDA, `-fast` in fast mode,
+    else `-cpu` (taught in 06_training). `fast` is the notebook's mode switch; None reads SAMTL_FAST."""
+    fast = fast_mode() if fast is None else fast
+    return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast else 'cpu'}"
 
 
 def default_recipe(data: str, device: str = "auto") -> str | None:
