@@ -1,6 +1,6 @@
 """The `samtl` command line: `demo`, `train`, `evaluate`, `predict` and `data ...`.
 
-Taught in 01_defect_data (data commands) and 06_training (the rest). Each sub-command is a thin
+Taught in 06_training; `samtl data info` appears in 09_real_data. Each sub-command is a thin
 layer over library calls a notebook also makes, so what the terminal does and what the lessons
 teach stay the same thing.
 """
@@ -208,7 +208,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with the package's error format: `samtl: error: ...`, exit code 2."""
+    """argparse with the package's error format: `samtl: error: ...`, exit code 2 (taught in 06_training)."""
 
     def error(self, message: str) -> NoReturn:
         """One line, not argparse's whole usage block first: the error, and where the options are listed."""
@@ -216,7 +216,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
-    """An argparse type: a number of `kind` that is at least `low`."""
+    """An argparse type: a number of `kind` that is at least `low` (taught in 06_training)."""
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -232,7 +232,7 @@ def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
 
 
 class Size(argparse.Action):
-    """`--size N` or `--size H W`: one side, or two; the option's value is N or [H, W]."""
+    """`--size N` or `--size H W`: one side, or two; the option's value is N or [H, W] (taught in 06_training)."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
                  option_string: str | None = None) -> None:
@@ -242,7 +242,7 @@ class Size(argparse.Action):
 
 
 def fraction(text: str) -> float:
-    """An argparse type: a number in [0, 1)."""
+    """An argparse type: a number in [0, 1) (taught in 06_training)."""
     value = at_least(0.0, float)(text)
     if value >= 1:
         raise argparse.ArgumentTypeError(f"{text} must lie in [0, 1)")
@@ -313,7 +313,7 @@ def _method_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `samtl` argument parser; `samtl --help` prints it (taught in 01_defect_data)."""
+    """The `samtl` argument parser; `samtl --help` prints it (taught in 06_training)."""
     from samtl_lite.engine.recipes import RECIPES
 
     parser = Parser(
@@ -449,7 +449,7 @@ REPORT_TO = "the project's issue tracker"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `samtl` console script; returns the exit code (taught in 01_defect_data).
+    """Entry point of the `samtl` console script; returns the exit code (taught in 06_training).
 
     One error path: a failure the package foresees (bad data, options, checkpoints, a full disk or a
     read-only folder) prints `samtl: error: <what, which file, the fix>` and returns 2; anything else

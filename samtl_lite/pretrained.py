@@ -47,7 +47,7 @@ def load_pretrained(name: str, device: str = "cpu") -> tuple[nn.Module, TrainCon
 
 
 def validation_metrics(model: nn.Module, config: TrainConfig, thresholds: dict[str, Any]) -> dict[str, float]:
-    """The recorded numbers of a model on its own validation split, at its own thresholds."""
+    """The recorded numbers of a model on its own validation split, at its own thresholds (taught in 08_explore)."""
     from samtl_lite.engine.run import splits_of
 
     _, val, _ = splits_of(config, augment=False)

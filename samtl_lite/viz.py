@@ -33,7 +33,7 @@ def overlay(
     title: str | None = None,
 ) -> plt.Axes:
     """Show an image with the true mask in green and a predicted mask in red, each a translucent fill
-    with its outline (taught in 01_defect_data)."""
+    with its outline (taught in 05_metrics)."""
     from matplotlib.colors import ListedColormap
 
     ax = ax or plt.gca()
@@ -105,7 +105,7 @@ def synthetic_gallery(size: int = 128, n_defective: int = 9, n_clean: int = 3, c
 def plot_pr_curve(scores: Any, labels: Any, threshold: float | None = None, ax: plt.Axes | None = None,
                   label: str | None = None) -> plt.Axes:
     """Precision-recall curve of sample scores, the chosen threshold marked; the legend, with the AP and the
-    threshold's counts, sits beside the plot, off the curve (taught in 05_metrics)."""
+    threshold's counts, sits beside the plot, off the curve (taught in 06_training)."""
     from samtl_lite.metrics import average_precision, confusion_at, pr_curve
 
     ax = ax or plt.gca()
@@ -171,7 +171,7 @@ def plot_recall_by(rows_by_name: dict[str, Sequence[dict[str, Any]]], ax: plt.Ax
                    unit: str = "area", legend_title: str | None = None) -> plt.Axes:
     """Grouped bars of recall per bin, one group per bin holding samples and one bar per model or
     decision rule, each labelled with its value; the legend, headed `legend_title`, sits beside the plot,
-    off the bars (taught in 05_metrics)."""
+    off the bars (taught in 07_experiment)."""
     ax = ax or plt.gca()
     names = list(rows_by_name)
     keep = [i for i, r in enumerate(rows_by_name[names[0]]) if r["n"]]

@@ -51,7 +51,7 @@ def get_dataset(
     masks: str | Path | None = None,
     **kwargs: Any,
 ) -> Dataset:
-    """A dataset by name and split (taught in 01_defect_data). `synthetic` is the fixed benchmark
+    """A dataset by name and split (taught in 09_real_data). `synthetic` is the fixed benchmark
     (128² unless `size` says otherwise); `folder` needs `images` (and usually `masks`) folders."""
     _check_name(name, images)
     if name == "synthetic":

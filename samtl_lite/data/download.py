@@ -219,7 +219,7 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[tarfile.TarInfo, str, bo
 
 
 def safe_extract(archive: str | Path, dest_dir: str | Path) -> list[Path]:
-    """Extract a zip or tar(.gz) archive after checking every member (taught in 01_defect_data).
+    """Extract a zip or tar(.gz) archive after checking every member (taught in 09_real_data).
 
     First every member is checked; if one has an absolute path, a ``..`` component, resolves outside
     ``dest_dir``, or is a symlink, hard link or device file, DownloadError names the archive and the member
@@ -268,7 +268,7 @@ def _extract_checked(archive: Path, dest: Path) -> list[Path]:
 
 
 def tree_digest(root: str | Path, pattern: str) -> str:
-    """Fingerprint the files matching ``pattern`` under ``root`` with one SHA-256 (taught in 01_defect_data).
+    """Fingerprint the files matching ``pattern`` under ``root`` with one SHA-256 (taught in 09_real_data).
 
     The digest is taken over the sorted (relative posix path, SHA-256 of the file's bytes) pairs. Unlike the
     hash of an archive, this depends only on the files' names and bytes, not on their order,
@@ -393,7 +393,7 @@ def get_ksdd2(
     md5: str | None = KSDD2_MD5,
     sha256: str | None = None,
 ) -> Path:
-    """Download KolektorSDD2 into ``root/ksdd2/{train,test}`` (taught in 01_defect_data).
+    """Download KolektorSDD2 into ``root/ksdd2/{train,test}`` (taught in 09_real_data).
 
     The zip (about 850 MB) is checked against its published MD5. It holds ``train/`` and ``test/`` with
     ``<id>.png`` images and ``<id>_GT.png`` masks; everything at its top level is moved into place.
@@ -428,7 +428,7 @@ def get_ksdd(
     md5: str | None = None,
     sha256: str | None = KSDD_SHA256,
 ) -> Path:
-    """Download KolektorSDD into ``root/ksdd/kos01..kos50`` (taught in 01_defect_data).
+    """Download KolektorSDD into ``root/ksdd/kos01..kos50`` (taught in 09_real_data).
 
     ViCoS publishes no checksum for KolektorSDD.zip; the default SHA-256 is the one pinned by the
     anomalib library for the same URL. Pass ``md5=None, sha256=None`` to skip the check: the SHA-256 of
@@ -476,7 +476,7 @@ def get_dagm(
     md5: str | None = None,
     sha256: str | None = None,
 ) -> Path | None:
-    """Unpack DAGM 2007 class archives into ``root/dagm/Class<k>`` (taught in 01_defect_data).
+    """Unpack DAGM 2007 class archives into ``root/dagm/Class<k>`` (taught in 09_real_data).
 
     With neither ``archives`` nor ``url`` it prints the manual download steps and returns None. A ``url``
     (e.g. a Zenodo ``Class<k>.zip``) is downloaded only with an ``md5`` or ``sha256`` to check; given
@@ -534,7 +534,7 @@ def get_dagm(
 
 def run_script(name: str, get: Any, *args: Any, **kwargs: Any) -> int:
     """What each `data_scripts/get_*.py` does after parsing: call `get`, report, return an exit code
-    (taught in 01_defect_data)."""
+    (taught in 09_real_data)."""
     try:
         target = get(*args, **kwargs)
     except (DownloadError, DataError) as err:

@@ -175,8 +175,8 @@ CACHE_BYTES = 2 * 1024**3  # what `cache="auto"` may keep in memory per dataset
 
 
 def cache_fits(n: int, size: int | tuple[int, int] | None, channels: int) -> bool:
-    """Whether `n` samples of `size` (float32 image, bool mask) fit in `CACHE_BYTES`: the rule behind
-    `cache="auto"` of the datasets taught in 01_defect_data. No size, no cache: sizes would differ."""
+    """Whether `n` samples of `size` (float32 image, bool mask) fit in `CACHE_BYTES`: the rule behind the
+    datasets' `cache="auto"` (taught in 01_defect_data). No size, no cache: sizes would differ."""
     h, w = as_hw(size) if size is not None else (0, 0)
     return 0 < n * h * w * (4 * channels + 1) <= CACHE_BYTES
 

@@ -50,7 +50,7 @@ class Sample:
 class PairDataset(Dataset):
     """Image/mask pairs on disk -> item dicts, with resizing, padding and joint augmentation.
 
-    Taught in 01_defect_data. `size` (int or (H, W)) resizes every sample: `resize="stretch"` ignores
+    Taught in 09_real_data. `size` (int or (H, W)) resizes every sample: `resize="stretch"` ignores
     the aspect ratio, `resize="pad"` keeps it and zero-pads to `size` (see `fit_and_pad`). Masks are
     area-resized and thresholded at > 0 so thin scratches survive. `pad_to=32` zero-pads to a multiple
     of 32. Without `size`, samples keep their native size (batch them one at a time, or pass `size`).

@@ -23,7 +23,7 @@ from samtl_lite.errors import CheckpointError
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU and CUDA) generator states, as weights-only-safe values."""
+    """Python, numpy and torch (CPU and CUDA) generator states, as weights-only-safe values (taught in 06_training)."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (the global state others use)
     state = {
         "python": random.getstate(),
@@ -37,7 +37,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state` saved."""
+    """Restore what `rng_state` saved (taught in 06_training)."""
     random.setstate(state["python"])
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))  # noqa: NPY002

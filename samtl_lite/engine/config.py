@@ -135,7 +135,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def default_threads() -> int:
     """CPU threads for this process: `OMP_NUM_THREADS` when set, else its usable cores shared among the
-    processes of a `torchrun` job.
+    processes of a `torchrun` job (taught in 06_training).
 
     Two processes with two threads each on two cores run several times slower than with one each
     (OpenMP threads spin while they wait), so the cores are divided, never oversubscribed."""

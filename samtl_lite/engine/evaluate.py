@@ -1,6 +1,6 @@
 """Evaluation: run a model over a dataset once, keep a few numbers per sample, score decisions.
 
-Taught in 06_training and 07_experiment. `predict_dataset` keeps, per sample, its score and the
+Taught in 06_training and 08_explore. `predict_dataset` keeps, per sample, its score and the
 mask statistics at a grid of mask thresholds, so that thresholds can be chosen on the validation
 split and applied unchanged to the test split without running the model again. Thresholds are
 chosen for *sample decisions*: the score's by F1 (or a false-alarm budget), and the mask's
@@ -40,7 +40,7 @@ VISIBILITY_BINS = (0.0, VISIBLE, 10.0, 20.0, 40.0, 1000.0)
 
 @dataclass
 class Predictions:
-    """Per-sample results of one pass over a dataset (taught in 06_training)."""
+    """Per-sample results of one pass over a dataset (taught in 08_explore)."""
 
     index: np.ndarray  # dataset index of each sample
     label: np.ndarray  # 1.0 defective, 0.0 clean (from the true mask)
@@ -88,7 +88,7 @@ def predict_dataset(
     loss_fn: Callable[..., Any] | None = None,
 ) -> Predictions:
     """Run `model` over `data` (or the given `indices` of it) and keep per-sample numbers, and the mean
-    loss when `loss_fn` is given (taught in 06_training)."""
+    loss when `loss_fn` is given (taught in 08_explore)."""
     model.eval()
     indices = list(range(len(data))) if indices is None else list(indices)
     loader = DataLoader(Subset(data, indices), batch_size=batch_size, shuffle=False)
@@ -125,7 +125,7 @@ def mask_decision_counts(stats: dict[str, np.ndarray], min_area: int) -> dict[st
 
 
 def f1_of(c: dict[str, int]) -> float:
-    """F1 from confusion counts; 0 when nothing is right."""
+    """F1 from confusion counts; 0 when nothing is right (taught in 05_metrics)."""
     return 2 * c["tp"] / (2 * c["tp"] + c["fp"] + c["fn"]) if c["tp"] else 0.0
 
 
@@ -170,7 +170,7 @@ def choose_thresholds(val: Predictions, max_fpr: float | None = None) -> dict[st
 
 def thresholds_on(pred: Predictions, max_fpr: float | None = None) -> dict[str, Any]:
     """`choose_thresholds` on validation predictions, falling back to 0.5 (and min_area 1) with a note when
-    that split has no defective sample."""
+    that split has no defective sample (taught in 06_training)."""
     try:
         return choose_thresholds(pred, max_fpr)
     except MetricError as err:
@@ -198,7 +198,7 @@ def false_alarm_notes(m: dict[str, Any], split: str = "test") -> list[str]:
 
 
 def gated(stats: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
-    """Mask statistics after zeroing the masks of samples the sample head calls clean (taught in 07_experiment)."""
+    """Mask statistics after zeroing the masks of samples the sample head calls clean (taught in 06_training)."""
     out = dict(stats)
     out["pred"] = np.where(keep, stats["pred"], 0)
     out["inter"] = np.where(keep, stats["inter"], 0)
@@ -286,7 +286,7 @@ def by_visibility(pred: Predictions, decisions: np.ndarray, mask_decisions: np.n
 
 
 def metrics_at(pred: Predictions, chosen: dict[str, Any], gate: bool = False) -> dict[str, Any]:
-    """`compute_metrics` at thresholds chosen by `choose_thresholds` (taught in 06_training)."""
+    """`compute_metrics` at thresholds chosen by `choose_thresholds` (taught in 08_explore)."""
     return compute_metrics(pred, chosen["score"], chosen.get("mask", 0.5), chosen.get("min_area", 1), gate)
 
 

@@ -37,7 +37,7 @@ def run_cell(dataset: str, variant: str, seed: int, base: TrainConfig, out: Path
     """Train and evaluate one variant with one seed, or read the result of a finished run of the same recipe.
 
     A finished run with fewer epochs is resumed to the new total; one with any other difference is an
-    error, so that a table never mixes runs of different recipes."""
+    error, so that a table never mixes runs of different recipes (taught in 07_experiment)."""
     folder = out / dataset / variant / f"seed{seed}"
     done = folder / "metrics.json"
     config = TrainConfig.from_dict({**base.to_dict(), **TRAINED[variant], "seed": seed})
@@ -61,7 +61,8 @@ BIN_LABELS = {"recall_by_area": ("defect area (% of image)", 100.0),
 
 
 def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Mean and std over seeds of each metric, and the mean recall per defect-area bin, per variant."""
+    """Mean and std over seeds of each metric, and the mean recall per defect-area bin, per variant
+    (taught in 07_experiment)."""
     table: dict[str, dict[str, Any]] = {}
     for variant, results in runs.items():
         row: dict[str, Any] = {"seeds": len(results)}
@@ -83,7 +84,7 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
 
 
 def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
-    """One row per metric, one column per variant: mean ± std over seeds."""
+    """One row per metric, one column per variant: mean ± std over seeds (taught in 07_experiment)."""
     names = list(summary)
     most = max(summary[n].get("seeds", 0) for n in names)
     def head(n: str) -> str:  # a variant trained on fewer seeds than the others says so
@@ -111,7 +112,8 @@ def markdown_table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def bins_table(summary: dict[str, dict[str, Any]], key: str = "recall_by_area") -> str:
-    """Recall per bin of one of `BIN_LABELS` (defect area by default), one column per variant."""
+    """Recall per bin of one of `BIN_LABELS` (defect area by default), one column per variant
+    (taught in 07_experiment)."""
     names = [n for n in summary if key in summary[n]]
     if not names:
         return ""

@@ -53,8 +53,9 @@ def build_from_config(config: TrainConfig) -> nn.Module:
 
 
 def loss_from_config(config: TrainConfig) -> JointLoss:
-    """The joint loss a config describes: the variant's weights unless `w_seg`/`w_cls` are set. The
-    balance schedule applies to the mtl variant only: a single-task loss has one term, nothing to balance."""
+    """The joint loss a config describes: the variant's weights unless `w_seg`/`w_cls` are set (taught in
+    06_training). The balance schedule applies to the mtl variant only: a single-task loss has one term, nothing to
+    balance."""
     w_seg, w_cls = VARIANT_WEIGHTS[config.model]
     return JointLoss(seg=config.seg_loss, cls=config.cls_loss,
                      w_seg=w_seg if config.w_seg is None else config.w_seg,
@@ -86,7 +87,7 @@ def trainable_loss(config: TrainConfig) -> JointLoss:
 
 
 def labels_of(data: Dataset) -> np.ndarray:
-    """Sample labels without loading images: `data.labels`, also through (nested) Subsets."""
+    """Sample labels without loading images: `data.labels`, also through (nested) Subsets (taught in 06_training)."""
     if isinstance(data, Subset):
         return labels_of(data.dataset)[np.asarray(data.indices)]
     return np.asarray(data.labels)
@@ -94,7 +95,7 @@ def labels_of(data: Dataset) -> np.ndarray:
 
 @dataclass
 class Distributed:
-    """Where this process stands in a `torchrun` job (rank 0 of 1 when run alone)."""
+    """Where this process stands in a `torchrun` job (rank 0 of 1 when run alone; taught in 06_training)."""
 
     rank: int = 0
     world: int = 1
@@ -147,19 +148,21 @@ def seed_everything(seed: int) -> None:
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The seed of one epoch on one rank: shuffling, augmentation and dropout derive from it."""
+    """The seed of one epoch on one rank: shuffling, augmentation and dropout derive from it (taught in 06_training)."""
     return seed * 100_003 + epoch * 1009 + rank
 
 
 def workers_for(config: TrainConfig, device: torch.device) -> int:
-    """DataLoader workers: the config's, else none on CPU (the cores train) and up to 8 on CUDA."""
+    """DataLoader workers: the config's, else none on CPU (the cores train) and up to 8 on CUDA
+    (taught in 06_training)."""
     if config.num_workers is not None:
         return config.num_workers
     return min(8, default_threads()) if device.type == "cuda" else 0
 
 
 class TrainLoader:
-    """The training batches of each epoch, in an order that depends only on (seed, epoch, rank).
+    """The training batches of each epoch, in an order that depends only on (seed, epoch, rank)
+    (taught in 06_training).
 
     On CPU a fresh DataLoader per epoch keeps a resumed run exactly equal to an uninterrupted one.
     On CUDA with workers, one DataLoader with pinned memory and persistent workers serves every
@@ -199,7 +202,8 @@ class TrainLoader:
 
 
 def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
-    """Learning-rate factor: linear warm-up over `warmup` of the steps, then cosine decay to 0."""
+    """Learning-rate factor: linear warm-up over `warmup` of the steps, then cosine decay to 0
+    (taught in 06_training)."""
     warm = max(1, int(warmup * total_steps))
 
     def factor(step: int) -> float:
@@ -213,8 +217,8 @@ def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
 def evaluate_during_training(model: nn.Module, data: Dataset, config: TrainConfig, device: torch.device,
                              ddp: Distributed, progress: bool) -> dict[str, Any]:
     """Validation metrics at the thresholds that would be chosen now, the chosen thresholds (`thr_*`)
-    and the validation loss; each rank predicts its share of the samples. The validation loss uses the
-    variant's fixed weights whatever the training schedule, so that every epoch is measured alike."""
+    and the validation loss; each rank predicts its share of the samples (taught in 06_training). The validation
+    loss uses the variant's fixed weights whatever the training schedule, so that every epoch is measured alike."""
     shard = list(range(ddp.rank, len(data), ddp.world))
     yardstick = loss_from_config(replace(config, loss_schedule="constant")).to(device)
     pred = predict_dataset(model, data, batch_size=max(config.batch_size, 32), device=device, indices=shard,
@@ -258,7 +262,7 @@ def selection_key(row: dict[str, Any], monitor: str) -> tuple[float, float]:
 
 
 def epoch_line(row: dict[str, Any], epochs: int, seconds: float) -> str:
-    """One line per epoch, for logs and `--no-progress` runs."""
+    """One line per epoch, for logs and `--no-progress` runs (taught in 06_training)."""
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['loss']:.4f}"]
     names = (("val_ap", "val AP"), ("val_seg_f1", "mask F1"), ("val_seg_miou", "Seg_mIoU"), ("val_loss", "val loss"))
     parts += [f"{label} {row[k]:.3f}" for k, label in names if k in row]
@@ -438,7 +442,8 @@ RESUME_FIX = "Resume with the run's own settings (they are in its config.json), 
 
 
 def check_compatible(state: dict[str, Any], config: TrainConfig, path: Path, fix: str = RESUME_FIX) -> None:
-    """Refuse to resume with a recipe the checkpoint cannot honour, naming every field that differs.
+    """Refuse to resume with a recipe the checkpoint cannot honour, naming every field that differs
+    (taught in 06_training).
 
     Only `RESUMABLE_KEYS` may change, and `epochs` only upwards: anything else (the model, the data,
     the learning rate, the seed...) would make the run's record describe a run that never happened."""

@@ -27,7 +27,7 @@ from samtl_lite.viz import figure_title, overlay
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Image files from a mix of files and folders (folders: their images, sorted)."""
+    """Image files from a mix of files and folders (folders: their images, sorted; taught in 06_training)."""
     paths: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -44,7 +44,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 def output_names(paths: list[Path]) -> list[str]:
     """A distinct output name per input: the stem, else the file name, else the path with `__` for `/`,
-    so that inputs sharing a stem never overwrite each other's outputs."""
+    so that inputs sharing a stem never overwrite each other's outputs (taught in 06_training)."""
     for name_of in (lambda p: p.stem, lambda p: p.name.replace(".", "_"),
                     lambda p: "__".join(p.resolve().parts[1:]).replace(".", "_")):
         names = [name_of(p) for p in paths]
@@ -76,7 +76,8 @@ def _check_out(out: Path, inputs: list[str | Path], paths: list[Path], names: li
 
 
 def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, resize: str) -> torch.Tensor:
-    """Map a probability map [H, W] at the model's input size back onto the image's own pixels."""
+    """Map a probability map [H, W] at the model's input size back onto the image's own pixels
+    (taught in 06_training)."""
     if resize == "pad":
         h, w = fitted_hw(native_hw, size)
         prob = prob[:h, :w]
@@ -86,7 +87,8 @@ def back_to_native(prob: torch.Tensor, native_hw: tuple[int, int], size: Any, re
 def overlay_figure(image: torch.Tensor, pred: torch.Tensor | None, name: str, model: str, score: float,
                    chosen: dict[str, Any], mask_pixels: int | None = None) -> plt.Figure:
     """One image's overlay, saying which `model` made it, its score against the threshold and the decision,
-    what the red means and the mask's own decision (`mask_pixels`: at the model's input size)."""
+    what the red means and the mask's own decision (`mask_pixels`: at the model's input size;
+    taught in 06_training)."""
     defective = score >= chosen["score"]
     fig, ax = plt.subplots(figsize=(4, 4 * image.shape[-2] / image.shape[-1] + 0.9), layout="constrained")
     overlay(image, None, pred, ax=ax, title=f"{name}: score {score:.3f} {'≥' if defective else '<'} threshold "

@@ -21,7 +21,7 @@ from samtl_lite.viz import figure_title, overlay, plot_history, plot_pr_curve, p
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """Pretty JSON; NaN is written as null so any JSON reader accepts the file."""
+    """Pretty JSON; NaN is written as null so any JSON reader accepts the file (taught in 06_training)."""
     def clean(x: Any) -> Any:
         if isinstance(x, float) and x != x:
             return None
@@ -35,7 +35,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def write_results_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """`results.csv`: one row per sample."""
+    """`results.csv`: one row per sample (taught in 06_training)."""
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -52,7 +52,7 @@ def write_panels(folder: Path, model: torch.nn.Module, data: Dataset, picks: lis
                  title: str = "") -> None:
     """Save image / true mask (green) / predicted mask (red) panels as `NN_score_name.png`, NN = rank;
     each says what it shows: model, data and split (`title`), which of the `total` misses or false
-    alarms (`kind`) it is, the sample's class and its score against the threshold."""
+    alarms (`kind`) it is, the sample's class and its score against the threshold (taught in 06_training)."""
     folder.mkdir(parents=True, exist_ok=True)
     model.eval()
     what, decided, cmp = PANEL_KINDS[kind]

@@ -94,12 +94,13 @@ def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, co
 
 
 def describe_model(config: TrainConfig) -> str:
-    """The model in words for figure titles, e.g. "mtl model, tiny encoder"."""
+    """The model in words for figure titles, e.g. "mtl model, tiny encoder" (taught in 06_training)."""
     return f"{config.model} model, {config.encoder} encoder"
 
 
 def record_thresholds(out: Path, chosen: dict[str, Any]) -> None:
-    """Write the chosen thresholds into `best.pt` and `config.json`: the model carries its decisions."""
+    """Write the chosen thresholds into `best.pt` and `config.json`: the model carries its decisions
+    (taught in 06_training)."""
     state = load_checkpoint(out / "best.pt")
     state["thresholds"] = chosen
     save_checkpoint(out / "best.pt", state)
@@ -118,7 +119,8 @@ RUN_FILES = re.compile("|".join(pattern.format(tag=rf"(_({'|'.join(DATASETS)})_(
 
 
 def is_run_config(path: Path) -> bool:
-    """True if `path` is a `config.json` that samtl wrote (not a user's own file of that name)."""
+    """True if `path` is a `config.json` that samtl wrote (not a user's own file of that name; taught in
+    06_training)."""
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -128,8 +130,9 @@ def is_run_config(path: Path) -> bool:
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to write a run into a folder that holds anything else, or an earlier run unless `resume`
-    or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files. A run
-    that never finished an epoch (its `config.json`, no checkpoint) is started again without asking."""
+    or `overwrite` says what to do with it; `overwrite` deletes only the earlier run's own files (taught in
+    06_training). A run that never finished an epoch (its `config.json`, no checkpoint) is started again without
+    asking."""
     if out.exists() and not out.is_dir():
         raise DataError(f"{out} is a file, not a folder. Give --out a folder name (it is created if missing).")
     run = is_run_config(out / "config.json")

@@ -59,14 +59,14 @@ def _nan_mean(x: np.ndarray) -> float:
 
 
 def seg_miou_from(stats: dict[str, np.ndarray]) -> float:
-    """`seg_miou` from `mask_stats`."""
+    """`seg_miou` from `mask_stats` (taught in 05_metrics)."""
     union = stats["pred"] + stats["gt"] - stats["inter"]
     keep = union > 0
     return _nan_mean(stats["inter"][keep] / union[keep])
 
 
 def seg_recall_from(stats: dict[str, np.ndarray], min_area: int = 1, require_overlap: bool = False) -> float:
-    """`seg_recall` from `mask_stats`."""
+    """`seg_recall` from `mask_stats` (taught in 05_metrics)."""
     defective = stats["gt"] > 0
     declared = stats["pred"] >= min_area
     if require_overlap:
@@ -75,13 +75,13 @@ def seg_recall_from(stats: dict[str, np.ndarray], min_area: int = 1, require_ove
 
 
 def seg_accuracy_from(stats: dict[str, np.ndarray], min_area: int = 1) -> float:
-    """`seg_accuracy` from `mask_stats`."""
+    """`seg_accuracy` from `mask_stats` (taught in 05_metrics)."""
     return _nan_mean((stats["pred"] >= min_area) == (stats["gt"] > 0))
 
 
 def pooled_ious_from(stats: dict[str, np.ndarray]) -> tuple[float, float]:
     """(background IoU, defect IoU) with pixels pooled over all samples; nan where a class is absent
-    from both prediction and truth."""
+    from both prediction and truth (taught in 05_metrics)."""
     tp = stats["inter"].sum()
     fp = stats["pred"].sum() - tp
     fn = stats["gt"].sum() - tp
@@ -91,7 +91,8 @@ def pooled_ious_from(stats: dict[str, np.ndarray]) -> tuple[float, float]:
 
 
 def pixel_miou_from(stats: dict[str, np.ndarray]) -> float:
-    """`pixel_miou` from `mask_stats`: the mean of the classes present (nan if no pixels at all)."""
+    """`pixel_miou` from `mask_stats`: the mean of the classes present (nan if no pixels at all;
+    taught in 05_metrics)."""
     ious = [v for v in pooled_ious_from(stats) if not np.isnan(v)]
     return float(np.mean(ious)) if ious else float("nan")
 

@@ -18,7 +18,8 @@ ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
 
 
 def to_numpy(x: ArrayLike) -> np.ndarray:
-    """A tensor, array or list as a flat float64 numpy array (tensors are detached and moved to the CPU)."""
+    """A tensor, array or list as a flat float64 numpy array (tensors are detached and moved to the CPU;
+    taught in 05_metrics)."""
     x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
     return np.asarray(x, dtype=np.float64).reshape(-1)
 
@@ -101,7 +102,7 @@ def confusion_at(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict
 
 def threshold_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
     """The lowest threshold at which at most `fpr` of the clean samples are declared defective
-    (decisions are score >= threshold; taught in 05_metrics). Raises MetricError without clean samples."""
+    (decisions are score >= threshold; taught in 09_real_data). Raises MetricError without clean samples."""
     s, y = _arrays(scores, labels)
     neg = np.sort(s[~y])[::-1]
     if len(neg) == 0:

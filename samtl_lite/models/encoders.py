@@ -86,7 +86,8 @@ def adapt_first_conv(model: nn.Module, in_channels: int, views: int = 1) -> nn.M
 
 def load_weights(name: str, weights: str | Path | None) -> nn.Module:
     """A torchvision classification model with `weights`: None (random), a torchvision weights name
-    such as "IMAGENET1K_V1" (downloaded by torchvision), or the path of a saved state dict."""
+    such as "IMAGENET1K_V1" (downloaded by torchvision), or the path of a saved state dict
+    (taught in 02_shared_encoder)."""
     builder = getattr(torchvision.models, name)
     if weights is None or not Path(str(weights)).is_file():
         return builder(weights=weights)
