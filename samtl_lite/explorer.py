@@ -26,6 +26,13 @@ LABELS = {"tp": "defective, caught (TP)", "fn": "defective, missed (FN)", "fp": 
           "seg_miou": "Seg_mIoU", "pixel_miou": "pooled pixel mIoU"}
 
 
+def size_text(size: int | tuple[int, int] | list[int]) -> str:
+    """An input size in words, "128×128 px" or "192×128 px (height×width)": a recipe's `size` is one side or a
+    (height, width) pair, and a pair must not be squared (taught in 08_explore)."""
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    return f"{h}×{w} px" if h == w else f"{h}×{w} px (height×width)"
+
+
 class Explorer:
     """Decisions of one evaluated model at adjustable thresholds (taught in 08_explore).
 
@@ -52,9 +59,8 @@ class Explorer:
         _, val, test = splits_of(config, augment=False)
         data = {"val": val, "test": test}[split]
         pred = predict_dataset(model, data, max(config.batch_size, 32), device, progress=progress)
-        size = config.resolved_size()
         shows = (f"{Path(checkpoint).name}: {describe_model(config)}; {config.data} data, {split} split "
-                 f"({len(data)} images of {size}×{size} px)")
+                 f"({len(data)} images of {size_text(config.resolved_size())})")
         return cls(pred, data, model, state.get("thresholds"), shows)
 
     def numbers(self, score_threshold: float, mask_threshold: float | None = None,
@@ -84,6 +90,28 @@ class Explorer:
         """Dataset indices of clean samples called defective, highest score (worst) first."""
         j = np.flatnonzero((self.pred.label < 0.5) & (self.pred.score >= score_threshold))
         return [int(self.pred.index[k]) for k in j[np.argsort(-self.pred.score[j], kind="stable")]][:n]
+
+    def sample_options(self, score_threshold: float) -> list[tuple[str, int]]:
+        """The sample menu at a score threshold: (label, dataset index) pairs, the head's mistakes first, so the
+        menu opens on one: the misses (worst first), the false alarms (worst first), then the defective samples
+        caught and the clean ones passed, each in dataset order. A label reads "209 · crack · missed · score 0.133":
+        index, class (or defective / clean), the head's decision and its score (taught in 08_explore)."""
+        misses, alarms = self.misses(score_threshold), self.false_alarms(score_threshold)
+        flagged = self.pred.score >= score_threshold
+        caught = [int(i) for i in self.pred.index[(self.pred.label > 0.5) & flagged]]
+        passed = [int(i) for i in self.pred.index[(self.pred.label < 0.5) & ~flagged]]
+        order = misses + alarms + caught + passed
+        where = {int(i): j for j, i in enumerate(self.pred.index)}
+        classes = self.pred.meta.get("defect_class")
+        options = []
+        for i in order:
+            j = where[i]
+            defective, flagged = self.pred.label[j] > 0.5, self.pred.score[j] >= score_threshold
+            kind = (classes[j] if classes and classes[j] else "defective") if defective else "clean"
+            decision = {(True, True): "caught", (True, False): "missed", (False, True): "false alarm",
+                        (False, False): "passed"}[(bool(defective), bool(flagged))]
+            options.append((f"{i} · {kind} · {decision} · score {self.pred.score[j]:.3f}", i))
+        return options
 
     @torch.no_grad()
     def probability(self, index: int) -> torch.Tensor | None:
@@ -171,21 +199,30 @@ class Explorer:
 def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exercised in the browser check
     """ipywidgets over an `Explorer`: threshold sliders starting at the validated thresholds, live
     numbers, the PR curve with the current threshold, galleries of misses and false alarms, and a
-    sample viewer (taught in 08_explore)."""
+    sample viewer whose menu opens on the worst mistake (taught in 08_explore).
+
+    The score slider moves in steps of 0.001; a number typed into its readout is kept as typed, so any
+    threshold can be set. Rows wrap: on a narrow screen the PR curve and the viewer go below the controls
+    rather than squeezing them (a squeezed slider cuts its readout off)."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
 
     t = explorer.thresholds
-    wide = {"style": {"description_width": "150px"}, "layout": w.Layout(width="420px")}  # labels in full
-    score = w.FloatSlider(value=t["score"], min=0.0, max=1.0, step=0.005, description="sample score ≥",
-                          readout_format=".3f", continuous_update=False, **wide)
+    style = {"description_width": "150px"}  # the descriptions in full
+
+    def fixed(width: str) -> Any:
+        return w.Layout(width=width, flex="0 0 auto")  # never squeezed below its width
+
+    score = w.FloatSlider(value=t["score"], min=0.0, max=1.0, step=0.001, description="sample score ≥",
+                          readout_format=".3f", continuous_update=False, style=style, layout=fixed("440px"))
     mask = w.SelectionSlider(options=explorer.mask_thresholds, value=explorer.nearest(t["mask"]),
-                             description="mask probability ≥", **wide)
+                             description="mask probability ≥", style=style, layout=fixed("440px"))
     area = w.IntSlider(value=t["min_area"], min=1, max=max(256, 2 * t["min_area"]), description="min_area (pixels)",
-                       **wide)
+                       style=style, layout=fixed("440px"))
     table, pr, misses, alarms = w.HTML(), w.Output(), w.Output(), w.Output()
-    index = w.Dropdown(options=[int(i) for i in explorer.pred.index], description="sample")
+    index = w.Dropdown(options=explorer.sample_options(score.value), description="sample",
+                       style={"description_width": "60px"}, layout=fixed("380px"))
     truth, predicted, viewer = w.Checkbox(True, description="true mask"), w.Checkbox(True, description="prediction"), \
         w.Output()
 
@@ -214,16 +251,26 @@ def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exerc
                 explorer.viewer_figure(index.value, mask.value, truth.value, predicted.value)
                 plt.show()
 
+    def relabel(_: Any = None) -> None:  # the decisions in the menu follow the score threshold
+        shown = index.value
+        index.unobserve(refresh_viewer, "value")
+        index.options = explorer.sample_options(score.value)  # selects the first option
+        index.value = shown  # the sample on view stays
+        index.observe(refresh_viewer, "value")
+
     for s in (score, mask, area):
         s.observe(refresh_numbers, "value")
     score.observe(refresh_pictures, "value")
+    score.observe(relabel, "value")
     mask.observe(refresh_pictures, "value")
     for s in (index, truth, predicted, mask):
         s.observe(refresh_viewer, "value")
     refresh_numbers()
     refresh_pictures()
     refresh_viewer()
-    ui = w.VBox([w.HBox([w.VBox([score, mask, area, table]), pr]), w.HTML("<h4>misses</h4>"), misses,
-                 w.HTML("<h4>false alarms</h4>"), alarms, w.HBox([w.VBox([index, truth, predicted]), viewer])])
+    wrap = w.Layout(flex_flow="row wrap", align_items="flex-start")
+    ui = w.VBox([w.HBox([w.VBox([score, mask, area, table], layout=fixed("460px")), pr], layout=wrap),
+                 w.HTML("<h4>misses</h4>"), misses, w.HTML("<h4>false alarms</h4>"), alarms,
+                 w.HBox([w.VBox([index, truth, predicted], layout=fixed("400px")), viewer], layout=wrap)])
     display(ui)
     return ui
