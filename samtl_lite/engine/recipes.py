@@ -44,6 +44,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "synthetic-cpu": {**DEMO_CPU, "epochs": 1, "n_train": 64000},
     "synthetic-gpu": SYNTHETIC_GPU,
     "synthetic-fast": {**DEMO_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1
+    # 06_training's lesson, `recipe_for("lesson")`: enough epochs that the kept epoch is a choice among several, in
+    # the time a class has (full mode a few minutes on 2 cores; fast mode about a minute)
+    "lesson-cpu": {**DEMO_CPU, "epochs": 5},
+    "lesson-gpu": {**SYNTHETIC_GPU, "epochs": 5},
+    "lesson-fast": {**DEMO_CPU, "size": 64, "epochs": 4, "n_train": 768, "n_eval": 96},
     "mt-cpu": {"data": "magnetic-tile", **MT_CPU},
     "mt-gpu": {"data": "magnetic-tile", **MT_GPU},
     "mt-fast": {"data": "magnetic-tile", "encoder": "tiny", "size": 64, "epochs": 1, "batch_size": 16,
@@ -71,8 +76,9 @@ def recipe(name: str, **overrides: Any) -> TrainConfig:
 
 
 def recipe_for(data: str, fast: bool | None = None) -> str:
-    """The recipe name a notebook uses for `data` ("synthetic" or "mt"): `-gpu` on CUDA, `-fast` in fast mode,
-    else `-cpu` (taught in 06_training). `fast` is the notebook's mode switch; None reads SAMTL_FAST."""
+    """The recipe name a notebook uses for `data` ("synthetic", "mt", or "lesson": 06_training's short synthetic
+    runs): `-gpu` on CUDA, `-fast` in fast mode, else `-cpu` (taught in 06_training). `fast` is the notebook's mode
+    switch; None reads SAMTL_FAST."""
     fast = fast_mode() if fast is None else fast
     return f"{data}-{'gpu' if torch.cuda.is_available() else 'fast' if fast else 'cpu'}"
 
