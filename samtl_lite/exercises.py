@@ -4,6 +4,8 @@ Taught in every notebook's exercises. `check_<name>(student_fn)` prints a friend
 failing case with what was expected, and returns True or False. A placeholder that raises
 `NotImplementedError` is reported as "not attempted yet", so a fresh notebook still runs top to bottom.
 The checkers compare against the library; they print inputs and expected values, never reference code.
+Model answers live apart, in `samtl_lite.solutions`, reached through `solution("NN.k")`: no notebook imports them,
+so a student does not see them by accident.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def _short(x: Any) -> str:
     return text if len(text) < 300 else text[:300] + " ..."
 
 
-def run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
-    """Run `cases` against `student_fn`; print the outcome (taught in 01_defect_data)."""
+def _run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
+    """Run `cases` against `student_fn`; print the outcome and return whether every case passed."""
     cases = list(cases)
     for i, (description, call, expected) in enumerate(cases, start=1):
         try:
@@ -54,21 +56,28 @@ def run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
     return True
 
 
+# The same function under its former public name: check_threshold_for_recall and check_empty_defect_masks
+# (kept as they are here) call it so.
+run_checks = _run_checks
+
+
 def check_blob(student_fn: Callable) -> bool:
-    """01_defect_data, exercise 1: `my_blob(shape, centre, radius)` -> bool mask of a round pit."""
+    """Exercise 01.1: `my_blob(shape, centre, radius)` -> bool mask of a round pit, centre as (row, col)
+    (taught in 01_defect_data)."""
     from samtl_lite.data import polyline_distance
 
     cases = []
     for shape, centre, radius in (((9, 9), (4, 4), 2.0), ((12, 20), (3, 15), 3.5), ((16, 16), (0, 0), 1.0),
                                   ((10, 7), (5.5, 2.2), 2.4)):
         expected = polyline_distance(np.array([centre], dtype=np.float32), shape) <= radius
-        cases.append((f"shape {shape}, centre {centre}, radius {radius}",
+        cases.append((f"shape {shape}, centre (row, col) {centre}, radius {radius}",
                       lambda f, a=(shape, centre, radius): np.asarray(f(*a), dtype=bool), expected))
-    return run_checks("my_blob", student_fn, cases)
+    return _run_checks("my_blob", student_fn, cases)
 
 
 def check_receptive_fields(student_fn: Callable) -> bool:
-    """02_shared_encoder, exercise 1: `my_receptive_fields(n_stages, kernel)` -> list of fields per stage."""
+    """Exercise 02.1: `my_receptive_fields(n_stages, kernel)` -> list of fields per stage
+    (taught in 02_shared_encoder)."""
     cases = []
     for n, k in ((4, 3), (4, 5), (2, 7), (5, 3)):
         r, j, expected = 1, 1, []
@@ -77,11 +86,12 @@ def check_receptive_fields(student_fn: Callable) -> bool:
                 r, j = r + (k - 1) * j, j * stride
             expected.append(r)
         cases.append((f"{n} stages, {k}x{k} kernels", lambda f, n=n, k=k: list(f(n_stages=n, kernel=k)), expected))
-    return run_checks("my_receptive_fields", student_fn, cases)
+    return _run_checks("my_receptive_fields", student_fn, cases)
 
 
 def check_topk_score(student_fn: Callable) -> bool:
-    """03_heads, exercise 1: `my_topk_score(mask_logits, k)` -> mean of the k largest pixel probabilities."""
+    """Exercise 03.1: `my_topk_score(mask_logits, k)` -> mean of the k largest pixel probabilities
+    (taught in 03_heads)."""
     from samtl_lite.models import Output, sample_scores
 
     g = torch.Generator().manual_seed(3)
@@ -90,11 +100,12 @@ def check_topk_score(student_fn: Callable) -> bool:
         logits = torch.randn(*shape, generator=g) * 3
         cases.append((f"mask logits of shape {shape}, k={k}", lambda f, x=logits, k=k: f(x.clone(), k),
                       sample_scores(Output(logits, None), "topk", k=k)))
-    return run_checks("my_topk_score", student_fn, cases)
+    return _run_checks("my_topk_score", student_fn, cases)
 
 
 def check_tversky(student_fn: Callable) -> bool:
-    """04_joint_loss, exercise 1: `my_tversky(logits, target, alpha, beta, smooth)`, averaged over samples."""
+    """Exercise 04.1: `my_tversky(logits, target, alpha, beta, smooth)`, averaged over samples
+    (taught in 04_joint_loss)."""
     g = torch.Generator().manual_seed(4)
     cases = []
     for alpha, beta, smooth in ((0.5, 0.5, 0.5), (0.3, 0.7, 1.0), (0.9, 0.1, 1e-3)):
@@ -106,11 +117,12 @@ def check_tversky(student_fn: Callable) -> bool:
         expected = (1 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)).mean()
         cases.append((f"alpha {alpha}, beta {beta}, smooth {smooth}",
                       lambda f, a=(z, t, alpha, beta, smooth): f(*a), expected))
-    return run_checks("my_tversky", student_fn, cases)
+    return _run_checks("my_tversky", student_fn, cases)
 
 
 def check_seg_recall_overlap(student_fn: Callable) -> bool:
-    """05_metrics, exercise 1: `my_seg_recall_overlap(inter, n_pred, n_gt, min_area)` from per-sample counts."""
+    """Exercise 05.1: `my_seg_recall_overlap(inter, n_pred, n_gt, min_area)` from per-sample counts
+    (taught in 05_metrics)."""
     from samtl_lite.metrics.masks import seg_recall_from
 
     cases = []
@@ -120,28 +132,31 @@ def check_seg_recall_overlap(student_fn: Callable) -> bool:
         cases.append((f"inter {inter}, n_pred {pred}, n_gt {gt}, min_area {min_area}",
                       lambda f, s=stats, m=min_area: f(s["inter"], s["pred"], s["gt"], m),
                       seg_recall_from(stats, min_area, require_overlap=True)))
-    return run_checks("my_seg_recall_overlap", student_fn, cases)
+    return _run_checks("my_seg_recall_overlap", student_fn, cases)
 
 
 def check_same_weights(student_fn: Callable) -> bool:
-    """06_training, exercise 2: `my_same_weights(state_a, state_b)` -> True only for identical weights."""
+    """Exercise 06.2: `my_same_weights(state_a, state_b)` -> True only for identical weights
+    (taught in 06_training)."""
     a = {"w": torch.ones(3), "b": torch.zeros(2)}
     nudged = {"w": torch.tensor([1.0, 1.0, 1.0 + 1e-7]), "b": torch.zeros(2)}
     cases = [("identical", lambda f: bool(f(a, {k: v.clone() for k, v in a.items()})), True),
              ("one weight off by 1e-7", lambda f: bool(f(a, nudged)), False),
-             ("a missing key", lambda f: bool(f(a, {"w": torch.ones(3)})), False)]
-    return run_checks("my_same_weights", student_fn, cases)
+             ("a missing key", lambda f: bool(f(a, {"w": torch.ones(3)})), False),
+             ("an extra key", lambda f: bool(f(a, {**a, "extra": torch.zeros(1)})), False)]
+    return _run_checks("my_same_weights", student_fn, cases)
 
 
 def check_sign_agreement(student_fn: Callable) -> bool:
-    """07_experiment, exercise 2: `my_sign_agreement(summary, metric)` -> share of seeds where mtl > seg-only."""
+    """Exercise 07.2: `my_sign_agreement(summary, metric)` -> share of seeds where mtl > seg-only
+    (taught in 07_experiment)."""
     def summary(mtl: list[float], seg: list[float]) -> dict:
         return {"mtl": {"ap": {"values": mtl}}, "seg-only": {"ap": {"values": seg}}}
 
     cases = [("mtl better on 2 of 3 seeds", lambda f: f(summary([0.8, 0.7, 0.6], [0.7, 0.6, 0.65]), "ap"), 2 / 3),
              ("never better (a tie is not better)", lambda f: f(summary([0.5, 0.5], [0.5, 0.9]), "ap"), 0.0),
              ("one seed", lambda f: f(summary([0.9], [0.1]), "ap"), 1.0)]
-    return run_checks("my_sign_agreement", student_fn, cases)
+    return _run_checks("my_sign_agreement", student_fn, cases)
 
 
 def check_threshold_for_recall(student_fn: Callable) -> bool:
@@ -180,3 +195,27 @@ def check_empty_defect_masks(student_fn: Callable) -> bool:
             ds = MagneticTile(root)
             return run_checks("my_empty_defect_masks", student_fn,
                               [("a folder with 5 images", lambda f: sorted(f(ds)), ["c2", "u1"])])
+
+
+def solution(key: str) -> Callable | None:
+    """Print the model answer to exercise `key`, "NN.k" (notebook NN, exercise k as numbered there; "4.1" is
+    read as "04.1"), and return the reference function of a code exercise (None for the others), which passes
+    that exercise's checker. For instructors: no notebook calls it (taught in 01_defect_data)."""
+    import inspect
+    import textwrap
+
+    from samtl_lite.solutions import NOTEBOOKS, SOLUTIONS
+
+    nb, _, k = str(key).strip().partition(".")
+    full = f"{nb.zfill(2)}.{k}"
+    if full not in SOLUTIONS:
+        raise KeyError(f"no exercise {key!r}; the keys are {', '.join(SOLUTIONS)}")
+    answer = SOLUTIONS[full]
+    words = answer.words() if callable(answer.words) else answer.words
+    print(f"{full} · {answer.title} ({NOTEBOOKS[nb.zfill(2)]}, exercise {k})\n")
+    for paragraph in words.strip().split("\n\n"):
+        print(textwrap.fill(" ".join(paragraph.split()), width=110), end="\n\n")
+    if answer.reference is not None:
+        print(f"Reference solution (passes {answer.checker}):\n")
+        print(inspect.getsource(answer.reference))
+    return answer.reference
