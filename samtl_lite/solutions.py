@@ -472,24 +472,25 @@ SOLUTIONS: dict[str, _Answer] = {
         shows one case, not a rule.
         """, ('monitor="ap"', "kept_epoch")),
     "07.1": _a("Is it the gradient?", """
-        In the recorded protocol `mtl-detached` was trained on fewer seeds than `mtl` (the tables say how many), so
-        there are no paired differences and no interval for it: the honest comparison is whether its value lies
-        inside or outside the range of mtl's seeds, metric by metric and dataset by dataset.
+        The record has one seed of `mtl-detached`, so the fair comparison is paired: its value against `mtl`'s on
+        the same seed (`values[0]`: same initialisation and data order), metric by metric and dataset by dataset,
+        with the range of mtl's seeds as the yardstick for how far one seed can move by chance.
 
-        Metrics where it lies outside mtl's range, on the same side on both datasets, are candidates for an effect
-        of the head's gradient on the encoder; where it lies inside, the data cannot tell the two apart. A sentence
-        the data support names the metric and dataset and has the form "with one detached seed, <metric> on
-        <dataset> lies below / inside / above the range of mtl's seeds"; it does not say that the gradient causes
-        a gain.
-        """, ("mtl-detached",)),
+        Metrics where the detached model differs from mtl by more than that range, in the same direction on both
+        datasets, are candidates for an effect of the head's gradient on the encoder; the others cannot be told
+        apart. A sentence the data support has the form "on seed 0, <metric> on <dataset> is lower / higher for
+        mtl-detached than for mtl, by more / less than mtl's seed-to-seed range"; what one seed cannot show is
+        whether the difference holds on other seeds (no interval, no sign count), so it cannot establish that the
+        gradient causes a gain.
+        """, ("mtl-detached", "values[0]")),
     "07.2": _a("More seeds", _more_seeds, ("seeds=(0, 1, 2, 3, 4)", "my_sign_agreement"), my_sign_agreement),
     "07.3": _a("Your own variant", """
         `TRAINED` maps a variant to the config fields it sets: add `"mtl-dice": {"model": "mtl", "seg_loss": "dice"}`
-        (`TrainConfig.seg_loss`; restore the dict afterwards, it is the library's). `run_experiment` collects its
-        results under a fixed list of variant names, so where it refuses the new name (a KeyError), train the
-        variant seed by seed with `run_cell("synthetic", "mtl-dice", seed, recipe("synthetic-cpu", **live), out)`
-        (`run_cell` from `samtl_lite.engine.experiment`, `recipe` from `samtl_lite.engine`, `live` and `out` as
-        section 1 set them), which writes beside the live runs of the other variants.
+        (`TrainConfig.seg_loss`; remove it afterwards, the dict is the library's). `run_experiment` collects its
+        results under a fixed list of variant names and stops with a KeyError on a new one, hence the copy that
+        adds the name; simpler still, train the variant seed by seed with `run_cell("synthetic", "mtl-dice", seed,
+        recipe("synthetic-cpu", **live), out)` (`run_cell` from `samtl_lite.engine.experiment`, `recipe` from
+        `samtl_lite.engine`, `live` and `out` as section 1 sets them), which writes beside the live runs.
 
         Compare Seg_Recall (with seg_fp and Seg_mIoU) of mtl-dice against mtl, seed by seed. Notebook 04 names
         two pressures: Dice alone charges a clean sample for any probability mass summed over all its pixels,
