@@ -202,8 +202,9 @@ def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exerc
     sample viewer whose menu opens on the worst mistake (taught in 08_explore).
 
     The score slider moves in steps of 0.001; a number typed into its readout is kept as typed, so any
-    threshold can be set. Rows wrap: on a narrow screen the PR curve and the viewer go below the controls
-    rather than squeezing them (a squeezed slider cuts its readout off)."""
+    threshold can be set (a sample's score, say), though the readout shows it to three decimals. Rows wrap: on a
+    narrow screen the PR curve and the viewer go below the controls rather than squeezing them (a squeezed
+    slider cuts its readout off)."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
@@ -269,6 +270,7 @@ def explore(explorer: Explorer, n_gallery: int = 8):  # pragma: no cover - exerc
     refresh_pictures()
     refresh_viewer()
     wrap = w.Layout(flex_flow="row wrap", align_items="flex-start")
+    pr.layout = w.Layout(flex="1 1 420px", max_width="760px")  # beside the controls, scaled down to fit if need be
     ui = w.VBox([w.HBox([w.VBox([score, mask, area, table], layout=fixed("460px")), pr], layout=wrap),
                  w.HTML("<h4>misses</h4>"), misses, w.HTML("<h4>false alarms</h4>"), alarms,
                  w.HBox([w.VBox([index, truth, predicted], layout=fixed("400px")), viewer], layout=wrap)])
