@@ -199,12 +199,14 @@ def test_assembly_refuses_lessons_missing_or_not_executed(tmp_path):
     stems = [p.stem for p in assemble.lessons()]
     executed_dir = tmp_path / "executed"
     executed_dir.mkdir()
+    earlier = write(tmp_path / "build" / "book" / "index.md", "# an earlier build")
     with pytest.raises(assemble.BookError, match=f"{stems[0]}.ipynb is missing"):
         assemble.assemble(executed_dir, tmp_path / "build")
     for stem in stems:  # the stored notebooks, outputs cleared: not executed
         (executed_dir / f"{stem}.ipynb").write_text((ROOT / "notebooks" / f"{stem}.ipynb").read_text())
     with pytest.raises(assemble.BookError, match=f"{stems[0]}.ipynb has no outputs"):
         assemble.assemble(executed_dir, tmp_path / "build")
+    assert earlier.read_text() == "# an earlier build"  # a refused build leaves the earlier one as it was
 
 
 def test_assembly_lays_out_every_lesson_in_order_and_the_navigation(tmp_path):

@@ -74,21 +74,22 @@ def copy_with_links(source: Path, target_dir: Path) -> None:
 
 def assemble(notebooks: Path, out: Path) -> list:
     """Write out/book (pages) and out/mkdocs.yml; return the navigation written."""
-    book = out / "book"
-    if book.exists():
-        shutil.rmtree(book)
-    (book / "lessons").mkdir(parents=True)
-
     stems = [p.stem for p in lessons()]
     if not stems:
         raise BookError(f"no lessons found in {NOTEBOOKS}")
-    for stem in stems:
+    for stem in stems:  # every lesson checked before anything is replaced
         source = notebooks / f"{stem}.ipynb"
         if not source.is_file():
             raise BookError(f"{source} is missing: run `python docs/run_notebooks.py --out {notebooks}` first")
         if not executed(source):
             raise BookError(f"{source} has no outputs: give make book a folder of executed notebooks")
-        shutil.copy2(source, book / "lessons" / source.name)
+
+    book = out / "book"
+    if book.exists():
+        shutil.rmtree(book)
+    (book / "lessons").mkdir(parents=True)
+    for stem in stems:
+        shutil.copy2(notebooks / f"{stem}.ipynb", book / "lessons" / f"{stem}.ipynb")
 
     home = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
     (book / "index.md").write_text(link_lessons(home, stems), encoding="utf-8")
