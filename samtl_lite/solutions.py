@@ -503,11 +503,11 @@ SOLUTIONS: dict[str, _Answer] = {
         (ties only catch more), so the answer is the score of the first one at which i/n_defective reaches the
         target, and any higher threshold catches fewer.
 
-        Set the score slider there (just below it if the slider's step cannot reach it: a lower threshold never
-        catches fewer) and read FP, or `explorer.numbers(threshold, t["mask"], t["min_area"])["fp"]`: those false
-        alarms are what the 95% target costs on this validation split. The thresholds were chosen on this very
-        split, so the count is optimistic for new parts; a line sets its target on validation and reports the cost
-        on test.
+        Type that threshold into the score slider's readout with all its decimals (a drag moves in steps of 0.001
+        and can land just above it, where the target is missed) and read FP, or `explorer.numbers(threshold)["fp"]`
+        without the widget: those false alarms are what the 95% target costs on this validation split. The
+        model's thresholds were chosen on this very split, so the count is optimistic for new parts; a line sets
+        its target on validation and reports the cost on test.
         """, ("my_threshold_for_recall", "95%"), my_threshold_for_recall),
     "08.2": _a("min_area", """
         `min_area` enters only the mask's decisions: a sample is flagged when at least `min_area` pixels reach the
