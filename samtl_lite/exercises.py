@@ -36,8 +36,9 @@ def _short(x: Any) -> str:
     return text if len(text) < 300 else text[:300] + " ..."
 
 
-def _run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
-    """Run `cases` against `student_fn`; print the outcome and return whether every case passed."""
+def run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
+    """Run `cases` against `student_fn`; print the outcome and return whether every case passed (taught in
+    01_defect_data)."""
     cases = list(cases)
     for i, (description, call, expected) in enumerate(cases, start=1):
         try:
@@ -56,11 +57,6 @@ def _run_checks(name: str, student_fn: Callable, cases: Iterable[Case]) -> bool:
     return True
 
 
-# The same function under its former public name: check_threshold_for_recall and check_empty_defect_masks
-# (kept as they are here) call it so.
-run_checks = _run_checks
-
-
 def check_blob(student_fn: Callable) -> bool:
     """Exercise 01.1: `my_blob(shape, centre, radius)` -> bool mask of a round pit, centre as (row, col)
     (taught in 01_defect_data)."""
@@ -72,7 +68,7 @@ def check_blob(student_fn: Callable) -> bool:
         expected = polyline_distance(np.array([centre], dtype=np.float32), shape) <= radius
         cases.append((f"shape {shape}, centre (row, col) {centre}, radius {radius}",
                       lambda f, a=(shape, centre, radius): np.asarray(f(*a), dtype=bool), expected))
-    return _run_checks("my_blob", student_fn, cases)
+    return run_checks("my_blob", student_fn, cases)
 
 
 def check_receptive_fields(student_fn: Callable) -> bool:
@@ -86,7 +82,7 @@ def check_receptive_fields(student_fn: Callable) -> bool:
                 r, j = r + (k - 1) * j, j * stride
             expected.append(r)
         cases.append((f"{n} stages, {k}x{k} kernels", lambda f, n=n, k=k: list(f(n_stages=n, kernel=k)), expected))
-    return _run_checks("my_receptive_fields", student_fn, cases)
+    return run_checks("my_receptive_fields", student_fn, cases)
 
 
 def check_topk_score(student_fn: Callable) -> bool:
@@ -100,7 +96,7 @@ def check_topk_score(student_fn: Callable) -> bool:
         logits = torch.randn(*shape, generator=g) * 3
         cases.append((f"mask logits of shape {shape}, k={k}", lambda f, x=logits, k=k: f(x.clone(), k),
                       sample_scores(Output(logits, None), "topk", k=k)))
-    return _run_checks("my_topk_score", student_fn, cases)
+    return run_checks("my_topk_score", student_fn, cases)
 
 
 def check_tversky(student_fn: Callable) -> bool:
@@ -117,7 +113,7 @@ def check_tversky(student_fn: Callable) -> bool:
         expected = (1 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth)).mean()
         cases.append((f"alpha {alpha}, beta {beta}, smooth {smooth}",
                       lambda f, a=(z, t, alpha, beta, smooth): f(*a), expected))
-    return _run_checks("my_tversky", student_fn, cases)
+    return run_checks("my_tversky", student_fn, cases)
 
 
 def check_seg_recall_overlap(student_fn: Callable) -> bool:
@@ -132,7 +128,7 @@ def check_seg_recall_overlap(student_fn: Callable) -> bool:
         cases.append((f"inter {inter}, n_pred {pred}, n_gt {gt}, min_area {min_area}",
                       lambda f, s=stats, m=min_area: f(s["inter"], s["pred"], s["gt"], m),
                       seg_recall_from(stats, min_area, require_overlap=True)))
-    return _run_checks("my_seg_recall_overlap", student_fn, cases)
+    return run_checks("my_seg_recall_overlap", student_fn, cases)
 
 
 def check_same_weights(student_fn: Callable) -> bool:
@@ -144,7 +140,7 @@ def check_same_weights(student_fn: Callable) -> bool:
              ("one weight off by 1e-7", lambda f: bool(f(a, nudged)), False),
              ("a missing key", lambda f: bool(f(a, {"w": torch.ones(3)})), False),
              ("an extra key", lambda f: bool(f(a, {**a, "extra": torch.zeros(1)})), False)]
-    return _run_checks("my_same_weights", student_fn, cases)
+    return run_checks("my_same_weights", student_fn, cases)
 
 
 def check_sign_agreement(student_fn: Callable) -> bool:
@@ -156,12 +152,12 @@ def check_sign_agreement(student_fn: Callable) -> bool:
     cases = [("mtl better on 2 of 3 seeds", lambda f: f(summary([0.8, 0.7, 0.6], [0.7, 0.6, 0.65]), "ap"), 2 / 3),
              ("never better (a tie is not better)", lambda f: f(summary([0.5, 0.5], [0.5, 0.9]), "ap"), 0.0),
              ("one seed", lambda f: f(summary([0.9], [0.1]), "ap"), 1.0)]
-    return _run_checks("my_sign_agreement", student_fn, cases)
+    return run_checks("my_sign_agreement", student_fn, cases)
 
 
 def check_threshold_for_recall(student_fn: Callable) -> bool:
     """08_explore, exercise 1: `my_threshold_for_recall(scores, labels, target)` -> the highest threshold whose
-    recall (score >= threshold) reaches `target`."""
+    recall (score >= threshold) reaches `target` (taught in 08_explore)."""
     cases = [("scores 0.9 0.8 0.3 for defects", lambda f: float(f(np.array([0.9, 0.8, 0.3, 0.5]),
                                                                     np.array([1, 1, 1, 0]), 0.6)), 0.8),
              ("all defects needed", lambda f: float(f(np.array([0.2, 0.7, 0.4]), np.array([1, 1, 0]), 1.0)), 0.2),
@@ -171,7 +167,7 @@ def check_threshold_for_recall(student_fn: Callable) -> bool:
 
 def check_empty_defect_masks(student_fn: Callable) -> bool:
     """09_real_data, exercise 3: `my_empty_defect_masks(dataset)` -> sorted stems of defect-class images
-    whose mask is empty (on a small hidden Magnetic Tile-like folder)."""
+    whose mask is empty (on a small hidden Magnetic Tile-like folder; taught in 09_real_data)."""
     import tempfile
     import warnings
     from pathlib import Path
