@@ -209,3 +209,82 @@ def test_every_pointer_names_a_notebook_that_mentions_it():
 def test_every_notebook_is_pointed_at(notebook):
     named = {nb for d in ITEMS for p in d.pointers for nb in p}
     assert notebook in named, f"no docstring says it is taught in {notebook}"
+
+
+# Each notebook's library map: a markdown cell, before its exercises, listing by module every name whose docstring
+# points at it. It is generated from the docstrings, so it cannot drift from them: `python tests/test_lessons.py
+# --write` rewrites the cells after a docstring changes, and the test below fails until it has.
+
+MAP_HEADING = "## Where this lesson lives in the library"
+
+
+def library_map(notebook: str, items: list[Documented]) -> str:
+    """The markdown of `notebook`'s library map (without the exercises' model answers, which are for instructors)."""
+    groups: dict[str, list[str]] = {}
+    for item in items:
+        if item.qualname.startswith("samtl_lite.solutions") or not any(notebook in p for p in item.pointers):
+            continue
+        if item.kind == "module":
+            groups.setdefault(item.qualname, [])
+            continue
+        parts = item.qualname.split(".")
+        depth = 1 if item.kind != "method" else 2  # a method is listed as Class.method
+        module, name = ".".join(parts[:-depth]), ".".join(parts[-depth:])
+        groups.setdefault(module, []).append(f"`{name}`")
+    lines = [
+        MAP_HEADING,
+        "",
+        "The library holds this lesson's code in these modules; each name's docstring says that this notebook "
+        "teaches it. Read them next to the lesson with `samtl_lite.X??` or in `samtl_lite/`.",
+        "",
+    ]
+    lines += [f"- `{module}`" + (f": {', '.join(names)}" if names else "") for module, names in sorted(groups.items())]
+    return "\n".join(lines)
+
+
+def notebook_cells(notebook: str) -> tuple[Path, dict]:
+    path = NOTEBOOK_DIR / f"{notebook}.ipynb"
+    return path, json.loads(path.read_text())
+
+
+def as_source(text: str) -> list[str]:
+    lines = text.split("\n")
+    return [line + "\n" for line in lines[:-1]] + [lines[-1]]
+
+
+def write_library_maps(items: list[Documented]) -> None:
+    """Rewrite (or insert, before the "## Exercises" heading) each notebook's library map cell."""
+    for notebook in sorted(notebook_sources()):
+        path, nb = notebook_cells(notebook)
+        cells = [c for c in nb["cells"] if not "".join(c["source"]).startswith(MAP_HEADING)]
+        markdown = [c["cell_type"] == "markdown" and "## Exercises" in "".join(c["source"]) for c in cells]
+        at = markdown.index(True)
+        before, heading, after = "".join(cells[at]["source"]).partition("## Exercises")
+        text = library_map(notebook, items)
+        new = {"cell_type": "markdown", "id": "library-map", "metadata": {}, "source": as_source(text)}
+        if before.strip():  # the heading sits inside a cell: split it there
+            first = {**cells[at], "source": as_source(before.rstrip("\n"))}
+            rest = {"cell_type": "markdown", "id": f"{cells[at].get('id', 'cell')}-exercises", "metadata": {},
+                    "source": as_source(heading + after)}
+            cells[at : at + 1] = [first, new, rest]
+        else:
+            cells.insert(at, new)
+        nb["cells"] = cells
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+@pytest.mark.parametrize("notebook", sorted(SOURCES))
+def test_every_notebook_carries_its_library_map(notebook):
+    _, nb = notebook_cells(notebook)
+    maps = ["".join(c["source"]) for c in nb["cells"] if "".join(c["source"]).startswith(MAP_HEADING)]
+    assert maps == [library_map(notebook, ITEMS)], (
+        f"{notebook}'s library map is missing or out of date: run `python tests/test_lessons.py --write`"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python tests/test_lessons.py --write   (rewrites each notebook's library map cell)")
+    write_library_maps(all_documented())
