@@ -9,7 +9,7 @@
 - `wide-decoder`: the U-Net decoder at the full width of its skips (64-32-16 channels) instead of half (32-16-8),
   so the mask is drawn from more features at every scale, at more arithmetic per step.
 
-Prints the test split's numbers; docs/results.md compares them with the recipe's own run of the same seed. Those
+Prints the test split's numbers; docs/probes.md compares them with the recipe's own run of the same seed. Those
 rows were recorded before `mt-cpu` read the flattened view of each image, so `--normalize` defaults to per-image here.
 """
 

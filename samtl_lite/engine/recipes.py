@@ -17,7 +17,7 @@ from samtl_lite.settings import fast_mode
 
 # the CPU recipes read each image twice, standardised and with its lighting taken away (`normalize="flatten"`,
 # 03_heads): on Magnetic Tile that took mtl from AP 0.966 ± 0.019 to 0.973 ± 0.004 over three seeds, and its masks'
-# Seg_mIoU from 0.41 to 0.48 (docs/results.md, "Taking the lighting away"). The synthetic recipes pad the lighting
+# Seg_mIoU from 0.41 to 0.48 (docs/probes.md, "Taking the lighting away"). The synthetic recipes pad the lighting
 # estimate as they were recorded, by mirror_pad (the default); Magnetic Tile's pad by a plain reflection (below)
 DEMO_CPU = {"data": "synthetic", "encoder": "tiny", "size": 128, "epochs": 3, "batch_size": 16,
             "n_train": 2000, "n_eval": 500, "normalize": "flatten"}
@@ -26,21 +26,21 @@ SYNTHETIC_GPU = {"data": "synthetic", "encoder": "resnet18", "size": 256, "epoch
 # Magnetic Tile on a CPU: its tiles vary in shape (height / width 0.37 to 2.81, median 1.18), so any one size
 # stretches some; 192x128 (H x W) was chosen by measurement. An epoch there costs about half what it does at
 # 256x176, and 54 of them beat 30 at the larger size; weight decay 0.05 and the weights' moving average steady
-# the seeds (docs/results.md, "The weakest seed, probed"); most defective tiles have defect pixels at the border, which
+# the seeds (docs/probes.md, "The weakest seed, probed"); most defective tiles have defect pixels at the border, which
 # the lighting estimate keeps when padded by a plain reflection (AP 0.973 -> 0.986 over three paired seeds; recorded
-# 0.983 ± 0.003; docs/results.md, "At the border")
+# 0.983 ± 0.003; docs/probes.md, "At the border")
 MT_CPU = {"encoder": "tiny", "size": [192, 128], "epochs": 54, "batch_size": 16, "weight_decay": 0.05, "ema": 0.99,
           "normalize": "flatten", "lighting_pad": "reflect"}
 # on a GPU: the ResNet-18 U-Net, with what the CPU recipe found (its H x W shape, weight decay, moving average);
 # it reads the standardised image only: on the H200 the flattened view bought nothing clear (one seed: AP 0.991 ->
-# 0.990, masks' Seg_mIoU 0.619 -> 0.574; docs/results.md, "The flattened view on a GPU")
+# 0.990, masks' Seg_mIoU 0.619 -> 0.574; docs/probes.md, "The flattened view on a GPU")
 MT_GPU = {"encoder": "resnet18", "size": [384, 256], "epochs": 60, "batch_size": 16, "weight_decay": 0.05, "ema": 0.99}
 RECIPES: dict[str, dict[str, Any]] = {
     "demo": DEMO_CPU,  # `samtl demo` on a CPU: both models in 2-3 minutes on 2 cores
     "demo-gpu": SYNTHETIC_GPU,
     # the generator draws without limit, and the tiny model keeps gaining from new images: one pass over 40,000
     # beats 20 passes over 2,000, which it learns by heart; 64,000 (about 8 minutes a run on 2 cores) beat 40,000
-    # on the mean of three seeds, seg-only on every seed (docs/results.md, "How the synthetic recipe was chosen")
+    # on the mean of three seeds, seg-only on every seed (docs/probes.md, "How the synthetic recipe was chosen")
     "synthetic-cpu": {**DEMO_CPU, "epochs": 1, "n_train": 64000},
     "synthetic-gpu": SYNTHETIC_GPU,
     "synthetic-fast": {**DEMO_CPU, "size": 64, "epochs": 2, "n_train": 192, "n_eval": 96},  # SAMTL_FAST=1

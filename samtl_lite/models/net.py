@@ -62,7 +62,7 @@ def reflect_pad(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
 
 # how `gaussian_blur` pads the border: "mirror" keeps a slope (`mirror_pad`), "reflect" keeps a border defect
 # (`reflect_pad`); on Magnetic Tile, where most defective tiles have defect pixels at the border, "reflect" measured
-# better (docs/results.md, "At the border")
+# better (docs/probes.md, "At the border")
 PADS = {"mirror": mirror_pad, "reflect": reflect_pad}
 
 
