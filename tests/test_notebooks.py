@@ -53,3 +53,9 @@ def test_setup_cell_installs_the_package_only_where_it_is_missing(monkeypatch):
     assert calls == [(([sys.executable, "-m", "pip", "install", "--quiet", namespace["SOURCE"]],), {"check": True})]
     name, _, url = namespace["SOURCE"].partition(" @ ")
     assert name == "samtl-lite" and url.startswith("git+https://")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    ids = [cell.get("id") for cell in json.loads(path.read_text())["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: give every cell its own id"
