@@ -31,6 +31,7 @@ from samtl_lite.engine import (
     pick_device,
     predict_images,
     save_checkpoint,
+    splits_of,
     train_and_evaluate,
 )
 from samtl_lite.engine.loop import kept_epoch, selection_key
@@ -257,6 +258,19 @@ def test_train_evaluate_report_and_predict(tmp_path, monkeypatch):
     # evaluate reads the data at the model's size and decides with its thresholds: the same numbers again
     again = evaluate_checkpoint(run / "best.pt", progress=False)
     assert json.dumps(again["test"], sort_keys=True) == json.dumps(result["test"], sort_keys=True)
+
+    # any mask threshold in [0, 1], on the candidate grid or not, is evaluated: checked against a count by hand
+    model, cfg, _ = load_model(run / "best.pt")
+    test = splits_of(cfg, augment=False)[2]
+    with torch.no_grad():
+        prob = torch.cat([torch.sigmoid(model(test[i]["image"][None]).mask_logits) for i in range(len(test))])
+    defective = np.array([test[i]["label"] for i in range(len(test))]) > 0.5
+    for mask_threshold in (0.35, 0.05, 0.0, 0.999, 0.1 + 0.2):
+        got = evaluate_checkpoint(run / "best.pt", progress=False, overrides={"mask": mask_threshold})["test"]
+        flagged = (prob >= mask_threshold).flatten(1).sum(1).numpy() >= chosen["min_area"]
+        assert got["mask_threshold"] == mask_threshold
+        assert got["seg_tp"] == int((flagged & defective).sum()) and got["seg_fp"] == int((flagged & ~defective).sum())
+        assert got["seg_recall"] == pytest.approx(flagged[defective].mean())
 
     for name, (h, w) in (("odd.png", (37, 53)), ("tall.png", (100, 61))):
         write_gray(tmp_path / "new" / name, np.random.default_rng(0).integers(0, 255, (h, w)))

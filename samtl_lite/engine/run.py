@@ -26,7 +26,7 @@ from samtl_lite.data.real import verify_images
 from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
-from samtl_lite.engine.evaluate import false_alarm_notes, metrics_at, predict_dataset, thresholds_on
+from samtl_lite.engine.evaluate import MASK_THRESHOLDS, false_alarm_notes, metrics_at, predict_dataset, thresholds_on
 from samtl_lite.engine.loop import (
     Distributed,
     build_from_config,
@@ -80,7 +80,11 @@ def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, co
     if chosen is None:
         chosen = thresholds_on(predict_dataset(model, val, max(config.batch_size, 32), device, progress=progress),
                                config.max_fpr)
-    test_pred = predict_dataset(model, test, max(config.batch_size, 32), device, progress=progress)
+    if "mask" in chosen:  # a threshold off the candidate grid (a user's, an older run's) gets its own statistics
+        chosen = {**chosen, "mask": float(chosen["mask"])}
+    grid = tuple(sorted({*MASK_THRESHOLDS, chosen.get("mask", 0.5)}))
+    test_pred = predict_dataset(model, test, max(config.batch_size, 32), device, progress=progress,
+                                mask_thresholds=grid)
     result = {"thresholds": chosen, "test": metrics_at(test_pred, chosen)}
     for note in false_alarm_notes(result["test"], split):
         print(f"note: {note}")
