@@ -176,6 +176,10 @@ def test_the_course_map_links_each_lesson_by_its_name():
         "| 01 | [`01_defect_data`](lessons/01_defect_data.ipynb) | the QC problem |\n"
         "see `01_defect_data_extra` and [`02_shared_encoder`](lessons/02_shared_encoder.ipynb)."
     )
+    # a name already linked to its notebook file is linked to the lesson's page instead, not linked twice
+    text = "| [`02_shared_encoder`](02_shared_encoder.ipynb) |"
+    linked = assemble.link_lessons(text, ["02_shared_encoder"])
+    assert linked == "| [`02_shared_encoder`](lessons/02_shared_encoder.ipynb) |"
 
 
 def test_a_report_travels_with_the_files_it_links_beside_it(tmp_path):

@@ -53,9 +53,11 @@ def mathjax() -> Path:
 
 
 def link_lessons(text: str, stems: list[str]) -> str:
-    """The course map with each lesson's name in backticks (`01_defect_data`) turned into a link to its page."""
+    """The course map with each lesson's name in backticks (`01_defect_data`), or its link to the notebook file,
+    turned into a link to its page."""
     for stem in stems:
-        text = text.replace(f"`{stem}`", f"[`{stem}`](lessons/{stem}.ipynb)")
+        text = text.replace(f"]({stem}.ipynb)", f"](lessons/{stem}.ipynb)")
+        text = re.sub(rf"(?<!\[)`{stem}`", f"[`{stem}`](lessons/{stem}.ipynb)", text)
     return text
 
 
