@@ -154,3 +154,79 @@ def test_nan_or_inf_in_a_float_image_is_an_error_naming_the_file(tmp_path):
         Image.fromarray(pixels).save(tmp_path / name)
         with pytest.raises(DataError, match=rf"{name}: 2 of 64 pixels are NaN or inf\. Re-export the image"):
             load_image(tmp_path / name)
+
+
+def _save_with_orientation(img: Image.Image, path, orientation: int):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.save(path, exif=exif)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+@pytest.mark.parametrize("hw", [(12, 12), (12, 20)])  # square (misread silently) and not
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_images_and_masks_are_read_as_displayed(tmp_path, suffix, hw, orientation):
+    """A file stored one way with an EXIF Orientation tag reads as a viewer displays it: each pixel where
+    PIL.ImageOps.exif_transpose puts it, image and mask alike, and image_size gives the displayed size."""
+    from PIL import ImageOps
+
+    from samtl_lite.data.io import image_size
+
+    h, w = hw
+    stored = np.zeros((h, w), np.uint8)
+    stored[1:5, 2:4] = 255  # a block in the stored top-left quarter: where it is displayed depends on the tag
+    image = _save_with_orientation(Image.fromarray(stored), tmp_path / f"image{suffix}", orientation)
+    mask = _save_with_orientation(Image.fromarray(stored), tmp_path / "mask.png", orientation)
+    displayed = np.asarray(ImageOps.exif_transpose(Image.open(image)), np.float32) / 255
+    turned = orientation >= 5
+    assert displayed.shape == ((w, h) if turned else (h, w))
+    assert image_size(image) == (displayed.shape[1], displayed.shape[0])  # (width, height) as displayed
+    read = load_image(image)[0].numpy()
+    assert read.shape == displayed.shape and np.abs(read - displayed).max() < 0.25  # JPEG rings a little
+    where = np.argwhere(read > 0.5)
+    assert (where.min(0).tolist(), where.max(0).tolist()) == (np.argwhere(displayed > 0.5).min(0).tolist(),
+                                                               np.argwhere(displayed > 0.5).max(0).tolist())
+    assert np.array_equal(load_mask(mask)[0].numpy(), np.asarray(ImageOps.exif_transpose(Image.open(mask))) > 0)
+    if orientation == 6:  # by hand: 6 means "turn 90 degrees clockwise to display"; the block goes top-right
+        assert load_mask(mask)[0].numpy()[2:4, h - 5:h - 1].all() and load_mask(mask).sum() == 8
+
+
+def test_mask_strokes_in_the_alpha_channel_alone(tmp_path):
+    """A mask drawn in transparency only (flat colour, varying alpha) reads its alpha; alpha and colour that
+    mark the same pixels read alike; flat alpha reads the colour."""
+    alpha = np.zeros((10, 10), np.uint8)
+    alpha[2:5, 3:8] = 255  # 15 stroke pixels
+    for colour in (0, 255):  # flat black (read as empty before) or flat white (read as all defect before)
+        rgba = np.dstack([np.full((10, 10), colour, np.uint8)] * 3 + [alpha])
+        Image.fromarray(rgba, "RGBA").save(tmp_path / f"rgba{colour}.png")
+        read = load_mask(tmp_path / f"rgba{colour}.png")[0].numpy()
+        assert read.sum() == 15 and read[2:5, 3:8].all()
+    la = Image.merge("LA", [Image.fromarray(np.zeros((10, 10), np.uint8)), Image.fromarray(alpha)])
+    la.save(tmp_path / "la.png")
+    assert load_mask(tmp_path / "la.png").sum() == 15
+    palette = Image.fromarray((alpha > 0).astype(np.uint8), "P")  # index 1 strokes, index 0 transparent, both black
+    palette.putpalette([0, 0, 0] * 2)
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert load_mask(tmp_path / "palette.png").sum() == 15
+    soft = alpha.copy()
+    soft[2, 3] = 100  # an anti-aliased edge in the alpha: the threshold is in the alpha's units
+    Image.merge("LA", [Image.fromarray(np.zeros((10, 10), np.uint8)), Image.fromarray(soft)]).save(tmp_path / "s.png")
+    assert load_mask(tmp_path / "s.png", threshold=128).sum() == 14
+    agree = np.dstack([alpha] * 3 + [alpha])  # white strokes, opaque where drawn: both say the same
+    Image.fromarray(agree, "RGBA").save(tmp_path / "agree.png")
+    assert load_mask(tmp_path / "agree.png").sum() == 15
+    opaque = np.dstack([alpha] * 3 + [np.full((10, 10), 255, np.uint8)])
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    assert load_mask(tmp_path / "opaque.png").sum() == 15
+
+
+def test_mask_whose_colour_and_alpha_disagree_is_refused(tmp_path):
+    alpha = np.zeros((10, 10), np.uint8)
+    alpha[2:5, 3:8] = 255
+    colour = np.full((10, 10), 255, np.uint8)
+    colour[2:5, 3:8] = 0  # black strokes, opaque, on a white transparent background: the two are inverse
+    Image.fromarray(np.dstack([colour] * 3 + [alpha]), "RGBA").save(tmp_path / "inverse.png")
+    with pytest.raises(DataError, match=r"inverse.png: the mask's colour and its alpha .* 100 of 100 pixels.*"
+                                        r"Re-export the mask as grayscale without transparency"):
+        load_mask(tmp_path / "inverse.png")

@@ -423,3 +423,23 @@ def test_a_run_that_never_finished_an_epoch_is_started_again(tmp_path, capsys):
     assert f"note: {run} holds a run that never finished an epoch; starting it again\n" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text())["pos_weight"] is None
     assert (run / "last.pt").is_file() and not (run / ".last.pt.k2j4_x9q.tmp").exists()
+
+
+def test_a_mask_drawn_on_an_exif_turned_photo_lines_up_with_it(tmp_path):
+    """A phone photo stored 30 wide x 20 high with EXIF Orientation 6 (displayed 20 wide x 30 high), its mask
+    drawn on the picture as displayed: the folder dataset reads both as displayed, so the sizes match and the
+    defect lies on the bright spot it marks."""
+    from PIL import Image
+
+    stored = np.zeros((20, 30), np.uint8)
+    stored[2:6, 4:10] = 250  # a bright spot near the stored top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to display"
+    (tmp_path / "i").mkdir()
+    Image.fromarray(stored).save(tmp_path / "i" / "photo.jpg", exif=exif, quality=95)
+    displayed = np.rot90(stored, k=-1)  # clockwise: stored row r becomes displayed column 19 - r
+    write_gray(tmp_path / "m" / "photo.png", np.where(displayed > 0, 255, 0))
+    sample = ImageMaskFolder(tmp_path / "i", tmp_path / "m", missing_mask="empty")[0]
+    image, mask = sample["image"][0], sample["mask"][0]
+    assert image.shape == mask.shape == (30, 20)
+    assert mask.sum() == 24 and image[mask > 0].min() > 0.8 and image[mask == 0].max() < 0.2

@@ -22,6 +22,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MIN_SIDE = 8  # smaller images hold too little surface to learn or judge a defect from
 LABEL_MAP_MAX = 32  # several distinct non-zero mask values, all below this: a label map, not a mask
 RESIZE_MODES = ("stretch", "pad")
+ORIENTATION_TAG = 0x0112  # EXIF Orientation: how a viewer turns the stored pixels to display them
+_DISPLAYED = {  # orientation -> the transpose that shows the stored pixels as displayed (PIL.ImageOps.exif_transpose's)
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def data_dir() -> Path:
@@ -29,14 +35,33 @@ def data_dir() -> Path:
     return Path(os.environ.get("SAMTL_DATA_DIR", "data"))
 
 
+def _orientation(img: Image.Image, path: Path) -> int:
+    """The EXIF orientation (1..8) of an opened image, read from its header without decoding its pixels; 1 when
+    it has none or an invalid one. A PNG's EXIF after its pixel data is not read: viewers do not read it either."""
+    try:
+        value = Image.Image.getexif(img).get(ORIENTATION_TAG, 1)  # the base method: a PNG's own one decodes first
+    except Exception as err:  # Pillow's EXIF parser raises many types on a damaged block
+        raise DataError(f"{path}: cannot read its EXIF metadata ({err.__class__.__name__}: {err}), so how it "
+                        "is displayed is unknown. Re-export it without EXIF, upright as it should be read.") from None
+    return value if isinstance(value, int) and value in _DISPLAYED else 1
+
+
 def _open(path: Path, decode: bool = True) -> Image.Image:
-    """Open an image file; every failure (missing, corrupt, a decompression bomb) becomes a DataError."""
+    """Open an image file; every failure (missing, corrupt, a decompression bomb) becomes a DataError.
+
+    Decoded, the image comes as displayed: turned by its EXIF orientation, as `PIL.ImageOps.exif_transpose`
+    turns it, so a mask drawn on the picture a viewer shows lies on the pixels it was drawn on."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
+            orientation = _orientation(img, path)
             if decode:
                 img.load()
+                if orientation != 1:
+                    img = img.transpose(_DISPLAYED[orientation])
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: file not found. Check the path or re-download the dataset.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -53,11 +78,14 @@ def _open(path: Path, decode: bool = True) -> Image.Image:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header without decoding it (taught in 09_real_data)."""
-    img = _open(Path(path), decode=False)
-    size = img.size
+    """(width, height) of an image file as displayed, read from its header without decoding it (taught in
+    09_real_data). An EXIF orientation that turns it a quarter turn swaps the two, as `load_image` does."""
+    path = Path(path)
+    img = _open(path, decode=False)
+    width, height = img.size
+    turned = _orientation(img, path) >= 5  # 5..8 transpose or rotate by 90 degrees
     img.close()
-    return size
+    return (height, width) if turned else (width, height)
 
 
 def _to_array(img: Image.Image, path: Path) -> np.ndarray:
@@ -94,8 +122,9 @@ def load_image(path: str | Path, channels: int = 1) -> torch.Tensor:
 
     Grayscale and colour files may be mixed in one folder: each is converted to `channels`
     (colour to gray by ITU-R 601 luma; gray to colour by repetition). 16-bit PNGs keep their range;
-    32-bit float or int images (TIFF) are scaled by their own range (see `_to_array`).
-    Images under 8 pixels on a side are refused: they hold too little surface to inspect.
+    32-bit float or int images (TIFF) are scaled by their own range (see `_to_array`). The image is
+    read as displayed, turned by its EXIF orientation (see `_open`), as its mask is. Images under
+    8 pixels on a side are refused: they hold too little surface to inspect.
     """
     check_channels(channels)
     path = Path(path)
@@ -128,6 +157,9 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
     The rule: every non-zero pixel is defect, at any bit depth, so 0/1, 0/255 and 16-bit 0/1000
     masks all read right. With `threshold`, a pixel is defect when its value >= `threshold`, in the
     file's own units (128 drops the faint edge of an anti-aliased 0..255 mask, as Magnetic Tile needs).
+    A mask with transparency is read from the channel its strokes are in: the alpha (transparency) when
+    the colour is one flat value, the colour when the alpha is; when both vary they must mark the same
+    pixels, else a DataError says so (see `_mask_channel`).
     Two ways to be wrong are errors, not guesses: without a threshold, two or more distinct non-zero
     integers all below 32 (e.g. 1, 2, 3) look like a label map of several classes, which one binary
     mask cannot hold; with a threshold, non-zero pixels that all fall below it would silently vanish.
@@ -138,10 +170,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
             f"{path}: mask_threshold must be > 0 (defect = value >= threshold, in the file's units, e.g. "
             f"128 for 0..255 masks), got {threshold}. Pass a positive --mask-threshold, or none for value > 0."
         )
-    img = _open(path)
-    if img.mode in ("RGB", "RGBA", "P", "LA", "CMYK", "YCbCr"):
-        img = img.convert("L")
-    arr = np.asarray(img)
+    arr = _mask_channel(_open(path), path)
     if arr.ndim != 2:
         raise DataError(f"{path}: a mask must have one channel, got shape {arr.shape}. Save it as grayscale.")
     values = np.unique(arr[arr > 0])
@@ -161,6 +190,36 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
                 "defect would vanish. Lower --mask-threshold to the file's units (e.g. 1 for 0/1 masks)."
             )
     return torch.from_numpy(binary[None].astype(np.float32))
+
+
+def _mask_channel(img: Image.Image, path: Path) -> np.ndarray:
+    """The one channel of a mask file that carries its strokes, as an array [H, W].
+
+    Colour is read as gray. With transparency (RGBA, LA, a palette with a transparent entry), painting
+    tools often leave the colour flat and draw in the alpha alone: then the alpha is the mask. When colour
+    and alpha both vary, they must agree on which pixels are non-zero, or no reading is safe: a DataError.
+    """
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "L")
+    elif img.mode in ("PA", "RGBa", "La"):
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA"):
+        alpha, colour = np.asarray(img.getchannel("A")), np.asarray(img.convert("L"))
+        if alpha.min() == alpha.max():
+            return colour
+        if colour.min() == colour.max():
+            return alpha
+        disagree = int(((colour > 0) != (alpha > 0)).sum())
+        if disagree == 0:
+            return colour
+        raise DataError(
+            f"{path}: the mask's colour and its alpha (transparency) both vary, and {disagree} of {colour.size} "
+            "pixels are non-zero in one but not the other, so which pixels are defect cannot be told. Re-export "
+            "the mask as grayscale without transparency (defect non-zero, background 0), e.g. flattened onto black."
+        )
+    if img.mode in ("RGB", "CMYK", "YCbCr"):
+        img = img.convert("L")
+    return np.asarray(img)
 
 
 def as_hw(size: int | tuple[int, int]) -> tuple[int, int]:
