@@ -231,6 +231,18 @@ def at_least(low: float, kind: type = int) -> Callable[[str], Any]:
     return parse
 
 
+SEED_LIMIT = 2**32  # numpy's global generator (np.random.seed), which training seeds, takes seeds in [0, 2**32)
+
+
+def _seed(text: str) -> int:
+    """An argparse type: a seed in [0, 2**32), the range every generator training seeds accepts."""
+    value = at_least(0)(text)
+    if value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} is too large: seeds must lie in [0, 2**32), 0 to {SEED_LIMIT - 1}. "
+                                         "Pick a smaller seed")
+    return value
+
+
 class Size(argparse.Action):
     """`--size N` or `--size H W`: one side, or two; the option's value is N or [H, W] (taught in 06_training)."""
 
@@ -334,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"override the encoder: {', '.join(ENCODERS + SEG_MODELS)}")
     demo.add_argument("--normalize", choices=tuple(NORMALIZE), help="override what the network reads (per-image or "
                       "flatten; see samtl train --help)")
-    demo.add_argument("--seed", type=at_least(0), help="training seed (default: 0)")
+    demo.add_argument("--seed", type=_seed, help="training seed (default: 0)")
     demo.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     demo.set_defaults(func=_cmd_demo)
@@ -350,14 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--group", help="--data folder: regex on the file name that names the physical part; all "
                        "images of a part stay in one split")
     train.add_argument("--split-csv", help="--data folder: CSV with columns file,split (train/val/test)")
-    train.add_argument("--split-seed", type=at_least(0), help="seed of the train/val/test split (default: 0)")
+    train.add_argument("--split-seed", type=_seed, help="seed of the train/val/test split (default: 0)")
     train.add_argument("--model", choices=VARIANTS, help="variant (default: mtl)")
     train.add_argument("--encoder", choices=ENCODERS + SEG_MODELS, metavar="NAME",
                        help=f"one of {', '.join(ENCODERS + SEG_MODELS)} (default: tiny)")
     train.add_argument("--decoder", choices=("unet", "fpn"), help="default: unet")
     train.add_argument("--epochs", type=at_least(1), help="default: 10")
     train.add_argument("--batch-size", type=at_least(1), help="default: 16")
-    train.add_argument("--seed", type=at_least(0), help="default: 0; weights, sampling, augmentation and dropout "
+    train.add_argument("--seed", type=_seed, help="default: 0; weights, sampling, augmentation and dropout "
                        "derive from it, and a CPU run is exactly reproducible")
     train.add_argument("--seg-loss", choices=SEG_LOSSES, help="default: bce+dice")
     train.add_argument("--w-seg", type=at_least(0.0, float), help="weight of the mask loss (default: the variant's)")
@@ -398,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--recipe", default="cpu", choices=("cpu", "gpu"), help="cpu: tiny encoder (about two and a "
                      "half hours on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
-    exp.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
+    exp.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
     exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
     exp.add_argument("--ablation-seeds", type=at_least(1), help="train the mtl-detached ablation on only the first "
                      "this many seeds (default: all)")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from conftest import square_mask, write_gray
 
+from samtl_lite import DataError
 from samtl_lite.cli import main
 from samtl_lite.data import ImageMaskFolder, SyntheticDefects
 
@@ -238,3 +239,37 @@ def test_evaluate_on_another_folder_whose_masks_share_it(tmp_path, capsys):
     assert main([*evaluate, str(tmp_path / "e2"), "--data", "folder", "--images", one, "--masks", one,
                  "--mask-suffix", "_GT"]) == 0
     assert capsys.readouterr().out == own and "sample head: AP" in own
+
+
+@pytest.mark.parametrize("argv", [["train", "--out", "{out}", "--seed", "4294967296"],
+                                  ["train", "--out", "{out}", "--split-seed", "4294967296"],
+                                  ["demo", "--out", "{out}", "--seed", "18446744073709551616"],
+                                  ["experiment", "--out", "{out}", "--seeds", "0", "4294967296"]])
+def test_seeds_outside_zero_to_two_to_the_32_are_refused_by_the_options(tmp_path, capsys, argv):
+    """numpy's global generator, which training seeds, takes [0, 2**32): a larger seed used to end in 'This is a
+    bug'; now the options refuse it before anything runs or is written."""
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        main([a.format(out=out) for a in argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(f"samtl: error: samtl {argv[0]}: argument --") and "bug" not in err
+    assert "is too large: seeds must lie in [0, 2**32), 0 to 4294967295. Pick a smaller seed" in err
+    assert not out.exists()
+    from samtl_lite.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--out", "x", "--seed", "4294967295"]).seed == 2**32 - 1
+
+
+def test_experiment_refuses_a_seed_given_twice(tmp_path, capsys):
+    """--seeds 0 0 1 would train seed 0 once and count its result twice, shrinking the std: refused, with the
+    seeds to give instead, before anything is written."""
+    from samtl_lite.engine.experiment import run_experiment
+
+    out = tmp_path / "exp"
+    assert main(["experiment", "--out", str(out), "--seeds", "0", "0", "1", "--datasets", "synthetic"]) == 2
+    assert capsys.readouterr().err == ("samtl: error: seeds [0, 0, 1] give 0 more than once, and a run given twice "
+                                       "would count as two seeds in the mean ± std. Give each seed once: --seeds 0 1 "
+                                       "(seeds=(0, 1) in Python).\n")
+    with pytest.raises(DataError, match=r"give 1, 2 more than once.*--seeds 2 1 \(seeds=\(2, 1\)"):
+        run_experiment("cpu", out, seeds=(2, 1, 2, 1, 1), datasets=("synthetic",))
+    assert not out.exists()

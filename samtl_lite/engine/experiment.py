@@ -24,6 +24,7 @@ from samtl_lite.engine.recipes import EXPERIMENTS
 from samtl_lite.engine.recipes import recipe as named_recipe
 from samtl_lite.engine.report import write_json
 from samtl_lite.engine.run import train_and_evaluate
+from samtl_lite.errors import DataError
 from samtl_lite.viz import figure_title, plot_recall_by
 
 TRAINED = {"seg-only": {"model": "seg-only"}, "mtl": {"model": "mtl"},
@@ -131,7 +132,14 @@ def run_experiment(recipe: str = "cpu", out: str | Path = "runs/exp", seeds: tup
                    ablation_seeds: int | None = None, **overrides: Any) -> dict[str, Any]:
     """Run the whole protocol and write `results.json`, `results.md` and recall-by-size plots
     (taught in 07_experiment). `overrides` change every dataset's recipe (e.g. epochs=1 for a smoke test);
-    `ablation_seeds` trains the mtl-detached ablation on the first that many seeds only (default: all)."""
+    `ablation_seeds` trains the mtl-detached ablation on the first that many seeds only (default: all).
+    A seed given twice is a DataError: its run would count twice in the mean and shrink the std."""
+    repeated = sorted({s for s in seeds if list(seeds).count(s) > 1})
+    if repeated:
+        once = list(dict.fromkeys(seeds))
+        raise DataError(f"seeds {list(seeds)} give {', '.join(map(str, repeated))} more than once, and a run given "
+                        "twice would count as two seeds in the mean ± std. Give each seed once: --seeds "
+                        f"{' '.join(map(str, once))} (seeds={tuple(once)} in Python).")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"recipe": recipe, "seeds": list(seeds), "datasets": {}}
