@@ -52,7 +52,7 @@ class Explorer:
                         progress: bool = True) -> Explorer:
         """Load a model, read its data split as it was trained to, predict it once (with a progress bar),
         and start at the thresholds the model carries (taught in 08_explore)."""
-        from samtl_lite.engine.loop import load_model
+        from samtl_lite.engine.modelio import load_model
         from samtl_lite.engine.run import describe_model, splits_of
 
         model, config, state = load_model(checkpoint, device)

@@ -25,7 +25,7 @@ from torch import nn
 from samtl_lite.engine.checkpoint import save_checkpoint
 from samtl_lite.engine.config import TrainConfig
 from samtl_lite.engine.evaluate import metrics_at, predict_dataset
-from samtl_lite.engine.loop import load_model
+from samtl_lite.engine.modelio import load_model
 from samtl_lite.errors import CheckpointError
 
 FOLDER = Path(__file__).parent / "pretrained"

@@ -1,4 +1,11 @@
-"""Training, evaluation, reports and prediction (taught in 06_training)."""
+"""Training, evaluation, reports and prediction (taught in 06_training).
+
+The training loop (`samtl_lite.engine.loop`) and whole runs (`samtl_lite.engine.run`) are imported on first use of
+one of their names, so loading a model to predict or explore does not import the training machinery.
+"""
+
+from importlib import import_module
+from typing import Any
 
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
@@ -11,10 +18,29 @@ from samtl_lite.engine.evaluate import (
     per_sample_rows,
     predict_dataset,
 )
-from samtl_lite.engine.loop import build_from_config, fit, load_model, loss_from_config, seed_everything
+from samtl_lite.engine.modelio import build_from_config, load_model
 from samtl_lite.engine.predict import predict_images
 from samtl_lite.engine.recipes import RECIPES, recipe, recipe_for
-from samtl_lite.engine.run import evaluate_checkpoint, evaluate_model, splits_of, train_and_evaluate
+
+# name -> the module that defines it, imported when the name is first asked for
+_LAZY = {
+    **dict.fromkeys(("fit", "loss_from_config", "seed_everything"), "samtl_lite.engine.loop"),
+    **dict.fromkeys(("evaluate_checkpoint", "evaluate_model", "splits_of", "train_and_evaluate"),
+                    "samtl_lite.engine.run"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "RECIPES",

@@ -21,7 +21,7 @@ from PIL import Image
 
 from samtl_lite.data.io import IMAGE_EXTENSIONS, fitted_hw, list_images, load_image
 from samtl_lite.data.real import PairDataset, Sample
-from samtl_lite.engine.loop import load_model
+from samtl_lite.engine.modelio import load_model
 from samtl_lite.errors import DataError
 from samtl_lite.viz import figure_title, overlay
 

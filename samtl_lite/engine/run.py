@@ -27,19 +27,12 @@ from samtl_lite.data.stats import image_shapes, median_shape
 from samtl_lite.engine.checkpoint import load_checkpoint, save_checkpoint
 from samtl_lite.engine.config import TrainConfig, pick_device
 from samtl_lite.engine.evaluate import MASK_THRESHOLDS, false_alarm_notes, metrics_at, predict_dataset, thresholds_on
-from samtl_lite.engine.loop import (
-    Distributed,
-    build_from_config,
-    check_compatible,
-    fit,
-    kept_epoch,
-    load_model,
-    seed_everything,
-    trainable_loss,
-)
+from samtl_lite.engine.loop import Distributed, fit, kept_epoch, seed_everything, trainable_loss
+from samtl_lite.engine.modelio import build_from_config, check_compatible, load_model
 from samtl_lite.engine.recipes import shaped_size
 from samtl_lite.engine.report import write_json, write_report
 from samtl_lite.errors import CheckpointError, DataError
+from samtl_lite.models import input_stride
 
 
 def splits_of(config: TrainConfig, augment: bool | None = None, **data: Any) -> tuple[Dataset, Dataset, Dataset]:
@@ -66,8 +59,7 @@ def fit_shape_to_data(config: TrainConfig) -> tuple[TrainConfig, tuple[int, int]
         return config, None
     h, w = as_hw(config.resolved_size())
     median = median_shape(shapes)
-    stride = build_from_config(config).stride  # 16 for the tiny encoder, 32 for the torchvision ones
-    return replace(config, size=shaped_size(median, h * w, stride)), median
+    return replace(config, size=shaped_size(median, h * w, input_stride(config.encoder))), median
 
 
 def evaluate_model(model: Any, val: Dataset, test: Dataset, out: Path | None, config: TrainConfig,
