@@ -518,3 +518,47 @@ def test_a_loss_that_cannot_train_is_refused_when_training_starts_not_when_a_mod
     with pytest.raises(DataError, match="w_seg 0 and w_cls 0, so nothing would be trained: give --w-seg"):
         trainable_loss(TrainConfig(model="seg-only", loss_schedule="dynamic", w_seg=0))  # no schedule for one term
     assert trainable_loss(TrainConfig(loss_schedule="dynamic")).weights() == (1.0, 0.0)  # mtl: it starts mask first
+
+
+def test_loading_a_model_does_not_import_the_training_loop():
+    """Prediction, the explorer and the pretrained models load models through `samtl_lite.engine.modelio`: importing
+    them (and the package) leaves the training loop and whole runs unimported, while the package's names still
+    reach them on first use."""
+    code = ("import sys, samtl_lite, samtl_lite.engine.predict, samtl_lite.explorer, samtl_lite.pretrained\n"
+            "import samtl_lite.engine.modelio as modelio\n"
+            "from samtl_lite.engine import build_from_config, load_model\n"
+            "assert load_model is modelio.load_model and build_from_config is modelio.build_from_config\n"
+            "print(sorted(m for m in sys.modules if m in ('samtl_lite.engine.loop', 'samtl_lite.engine.run')))\n"
+            "from samtl_lite.engine import fit, splits_of\n"
+            "import samtl_lite.engine.loop as loop, samtl_lite.engine.run as run\n"
+            "assert fit is loop.fit and splits_of is run.splits_of\n"
+            "print(sorted(m for m in sys.modules if m in ('samtl_lite.engine.loop', 'samtl_lite.engine.run')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "['samtl_lite.engine.loop', 'samtl_lite.engine.run']"]
+
+
+@pytest.mark.parametrize(("encoder", "stride"), [("lraspp_mobilenet_v3_large", 16), ("resnet18", 32), ("tiny", 16)])
+def test_fit_shape_to_data_uses_the_encoders_stride_without_building_the_model(tmp_path, monkeypatch, encoder,
+                                                                                stride):
+    """Parts 40 wide and 110 tall at 160 x 160 pixels: the shape keeps their proportions, each side a multiple of the
+    encoder's stride (16 for the tiny encoder and the torchvision segmentation models, 32 for the backbones)."""
+    from samtl_lite.engine.recipes import shaped_size
+    from samtl_lite.engine.run import fit_shape_to_data
+
+    for i in range(12):
+        write_gray(tmp_path / "images" / f"{i:02d}.png", np.full((110, 40), 90 + i, dtype=np.uint8))
+        mask = np.zeros((110, 40), dtype=np.uint8)
+        mask[50:60, 5:15] = 255 * (i % 2)
+        write_gray(tmp_path / "masks" / f"{i:02d}.png", mask)
+    monkeypatch.setattr("samtl_lite.models.net.build_encoder", lambda *a, **k: pytest.fail("a model was built"))
+    monkeypatch.setattr("samtl_lite.models.net.SegModelWithHead", lambda *a, **k: pytest.fail("a model was built"))
+    config = TrainConfig(data="folder", images=str(tmp_path / "images"), masks=str(tmp_path / "masks"), size=160,
+                         encoder=encoder)
+    shaped, median = fit_shape_to_data(config)
+    assert median == (40, 110)
+    assert shaped.size == shaped_size((40, 110), 160 * 160, stride)
+    # by hand: height sqrt(25600 * 110 / 40) = 265.3 rounds to 17 x 16 = 272 or 8 x 32 = 256; width 25600 / height
+    # = 94.1 or 100 rounds to 6 x 16 = 96 or 3 x 32 = 96
+    assert shaped.size == ([272, 96] if stride == 16 else [256, 96])

@@ -5,7 +5,9 @@ import torch
 import torchvision
 
 from samtl_lite.models import (
+    ENCODERS,
     PADS,
+    SEG_MODELS,
     ClsHead,
     FPNDecoder,
     MultiTaskNet,
@@ -18,6 +20,7 @@ from samtl_lite.models import (
     build_model,
     flatten_lighting,
     gaussian_blur,
+    input_stride,
     parameter_counts,
     sample_scores,
     standardize,
@@ -267,3 +270,24 @@ def test_flattened_view_works_at_any_size(pad):
         out = model(torch.rand(2, 1, h, w))
         assert out.mask_logits.shape == (2, 1, h, w) and torch.isfinite(out.mask_logits).all()
         assert torch.isfinite(out.cls_logits).all()
+
+
+@pytest.mark.parametrize("encoder", ENCODERS + SEG_MODELS)
+def test_every_model_has_an_integer_stride_known_without_building_it(encoder):
+    """`stride` is an int, `input_stride(encoder)` tells it without a model, and an input whose sides are multiples
+    of it comes out at its own size, its deepest feature map exactly `stride` times smaller on each side."""
+    model = build_model("mtl", encoder).eval()
+    assert type(model.stride) is int and model.stride == input_stride(encoder)
+    assert model.stride == (16 if encoder == "tiny" or encoder in SEG_MODELS else 32)  # 4 halvings, or 5
+    s = model.stride
+    deepest = []
+    taps = model.seg_model.backbone if encoder in SEG_MODELS else model.encoder
+    hook = taps.register_forward_hook(lambda _m, _i, out: deepest.append(out))
+    with torch.no_grad():
+        out = model(torch.rand(2, 1, 3 * s, 5 * s))
+    hook.remove()
+    assert out.mask_logits.shape == (2, 1, 3 * s, 5 * s) and out.cls_logits.shape == (2,)
+    maps = deepest[0].values() if isinstance(deepest[0], dict) else deepest[0]
+    assert min(f.shape[-2] for f in maps) == 3 and min(f.shape[-1] for f in maps) == 5
+    with pytest.raises(ValueError, match="unknown encoder"):
+        input_stride("vgg11")

@@ -9,6 +9,7 @@ from samtl_lite.models.encoders import (
     adapt_first_conv,
     build_encoder,
     conv_bn_relu,
+    encoder_stride,
 )
 from samtl_lite.models.heads import ClsHead, global_pool
 from samtl_lite.models.net import (
@@ -22,6 +23,7 @@ from samtl_lite.models.net import (
     build_model,
     flatten_lighting,
     gaussian_blur,
+    input_stride,
     input_views,
     model_input,
     sample_scores,
@@ -48,9 +50,11 @@ __all__ = [
     "build_encoder",
     "build_model",
     "conv_bn_relu",
+    "encoder_stride",
     "flatten_lighting",
     "gaussian_blur",
     "global_pool",
+    "input_stride",
     "input_views",
     "model_input",
     "parameter_counts",

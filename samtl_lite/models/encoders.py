@@ -24,12 +24,16 @@ def conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seq
     )
 
 
+TINY_CHANNELS = (16, 32, 64, 128)  # the tiny encoder's stages: each halves the resolution
+BACKBONE_STRIDES = (2, 4, 8, 16, 32)  # the torchvision backbones' tapped maps (`BACKBONE_NODES`)
+
+
 class TinyEncoder(nn.Module):
     """Four stages, each halving the resolution: 16-32-64-128 channels at strides 2-4-8-16
     (taught in 02_shared_encoder). Small enough to train at about 200 images/s at 128² on two CPU cores.
     """
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = TINY_CHANNELS) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = list(channels)
@@ -111,7 +115,7 @@ class TorchvisionEncoder(nn.Module):
         nodes = BACKBONE_NODES[name]
         self.body = create_feature_extractor(model, return_nodes={n: str(i) for i, n in enumerate(nodes)})
         self.in_channels, self.name = in_channels * views, name
-        self.strides = [2, 4, 8, 16, 32]
+        self.strides = list(BACKBONE_STRIDES)
         with torch.no_grad():
             was_training = self.body.training
             probe = self.body.eval()(torch.zeros(1, self.in_channels, 64, 64))
@@ -123,6 +127,16 @@ class TorchvisionEncoder(nn.Module):
 
 
 ENCODERS = ("tiny", *BACKBONE_NODES)
+
+
+def encoder_stride(name: str) -> int:
+    """The total stride of encoder `name` (how many input pixels its deepest feature pixel spans), read from the
+    encoder's definition without building it (taught in 02_shared_encoder)."""
+    if name == "tiny":
+        return 2 ** len(TINY_CHANNELS)
+    if name in BACKBONE_NODES:
+        return BACKBONE_STRIDES[-1]
+    raise ValueError(f"unknown encoder {name!r}; choose from {ENCODERS}")
 
 
 def build_encoder(name: str = "tiny", in_channels: int = 1, weights: str | Path | None = None,

@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 
 from samtl_lite.models.decoders import DECODERS
-from samtl_lite.models.encoders import ENCODERS, adapt_first_conv, build_encoder
+from samtl_lite.models.encoders import ENCODERS, adapt_first_conv, build_encoder, encoder_stride
 from samtl_lite.models.heads import ClsHead
 
 
@@ -212,6 +212,9 @@ class MultiTaskNet(nn.Module):
 
 
 SEG_MODELS = ("lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large")
+# their MobileNetV3 backbones halve the resolution four times, then dilate instead of striding: features at 1/16
+SEG_MODEL_STRIDE = 16
+PROBE_SIDE = 64  # the side of the blank image a SegModelWithHead probes its backbone with
 
 
 class SegModelWithHead(nn.Module):
@@ -219,7 +222,8 @@ class SegModelWithHead(nn.Module):
 
     A forward hook on the model's `backbone` taps its deepest feature map while the model runs as
     it always does; the head reads that map. Any segmentation model with a `backbone` that returns
-    a dict of features gains a sample-level head without changing a line of it.
+    a dict of features gains a sample-level head without changing a line of it. Its `stride` is how
+    many times smaller than the input the backbone's coarsest map is, measured on a probe image.
     """
 
     def __init__(
@@ -232,9 +236,10 @@ class SegModelWithHead(nn.Module):
         self.seg_model, self.normalize, self.lighting_pad = seg_model, normalize, lighting_pad
         with torch.no_grad():
             was_training = seg_model.training
-            features = seg_model.backbone.eval()(torch.zeros(1, self._in_channels(), 64, 64))
+            features = seg_model.backbone.eval()(torch.zeros(1, self._in_channels(), PROBE_SIDE, PROBE_SIDE))
             seg_model.train(was_training)
         self.feature_key = max(features, key=lambda k: features[k].shape[1])  # the deepest map
+        self.stride = PROBE_SIDE // min(min(f.shape[-2:]) for f in features.values())
         if cls_head is True:
             cls_head = ClsHead(features[self.feature_key].shape[1], **head_kwargs)
         self.cls_head = cls_head or None
@@ -259,6 +264,12 @@ class SegModelWithHead(nn.Module):
 
 
 VARIANTS = ("mtl", "seg-only", "cls-only")
+
+
+def input_stride(encoder: str) -> int:
+    """The `stride` of a model built with `encoder`, without building it: input sides that are multiples of it
+    need no padding and map onto whole feature pixels (taught in 03_heads)."""
+    return SEG_MODEL_STRIDE if encoder in SEG_MODELS else encoder_stride(encoder)
 
 
 def build_model(
