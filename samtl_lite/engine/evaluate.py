@@ -30,6 +30,7 @@ from samtl_lite.metrics import (
     roc_auc,
     threshold_at_fpr,
 )
+from samtl_lite.metrics.checks import check_fraction, check_samples, check_threshold
 from samtl_lite.metrics.masks import pooled_ious_from, seg_accuracy_from, seg_miou_from, seg_recall_from
 
 MASK_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -99,12 +100,21 @@ def predict_dataset(
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         out = model(x)
-        scores.append(model.sample_scores(out).float().cpu().numpy())
+        score = model.sample_scores(out).float().cpu()
+        scores.append(score.numpy())
         if loss_fn is not None:
             loss_sum += float(loss_fn(out, batch["mask"].to(device), batch["label"].to(device)).total) * len(x)
         labels.append(batch["label"].numpy())
         if out.mask_logits is not None:
             prob = torch.sigmoid(out.mask_logits.float()).cpu()
+            if not bool(torch.isfinite(prob).all()):
+                if bool(torch.isfinite(score).all()):
+                    raise MetricError("the model's mask probabilities contain NaN or inf while its sample scores are "
+                                      "finite: its weights may have blown up. Lower the learning rate and train "
+                                      "again, or check the checkpoint")
+                # the pass's scores are NaN too, and every use of them (thresholds, metrics, training) refuses
+                # the whole pass: count NaN pixels as background here, so the caller can say what went wrong
+                prob = torch.nan_to_num(prob, nan=0.0)
             for t in mask_thresholds:
                 for k, v in mask_stats(prob, batch["mask"], threshold=t).items():
                     stats[t].setdefault(k, []).append(v)
@@ -120,8 +130,9 @@ MIN_AREAS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)  # candidate min_area 
 
 def mask_decision_counts(stats: dict[str, np.ndarray], min_area: int) -> dict[str, int]:
     """TP, FP, FN, TN of the mask's sample decisions: defective when at least `min_area` pixels are
-    predicted (taught in 05_metrics)."""
-    return confusion_at(stats["pred"], stats["gt"] > 0, min_area)
+    predicted (taught in 05_metrics). Statistics of different lengths, or a NaN `min_area`, are a `MetricError`."""
+    check_samples(("stats['pred']", stats["pred"]), ("stats['gt']", stats["gt"]), empty_ok=True)
+    return confusion_at(stats["pred"], stats["gt"] > 0, check_threshold(min_area, "min_area"))
 
 
 def f1_of(c: dict[str, int]) -> float:
@@ -134,9 +145,17 @@ def choose_mask_decision(stats: dict[float, dict[str, np.ndarray]], max_fpr: flo
 
     Best means the highest F1 of the mask's decisions (the rule the sample score's threshold uses
     too), or, with `max_fpr`, the highest Seg_Recall among the pairs that flag at most that share
-    of clean samples. Ties go to the better Seg_mIoU, then to the smaller min_area."""
+    of clean samples. Ties go to the better Seg_mIoU, then to the smaller min_area. No samples, mask
+    thresholds outside [0, 1] or a `max_fpr` outside [0, 1] are a `MetricError`."""
+    if max_fpr is not None:
+        max_fpr = check_fraction(max_fpr, "max_fpr")
+    if not stats or any(len(st["gt"]) == 0 for st in stats.values()):
+        raise MetricError("cannot choose a mask decision: there are no mask statistics of any sample; "
+                          "predict a split that holds samples with a model that has a mask head")
     candidates = []
     for t, st in stats.items():
+        check_fraction(t, "mask threshold")
+        check_samples(*((f"stats[{t}]['{k}']", v) for k, v in st.items()))
         n_clean = max(int((st["gt"] == 0).sum()), 1)
         for a in MIN_AREAS:
             if a > st["pixels"].max():
@@ -157,7 +176,10 @@ def choose_thresholds(val: Predictions, max_fpr: float | None = None) -> dict[st
 
     The sample score's threshold gives the best F1 (or, with `max_fpr`, the most recall at that
     false-alarm rate); the mask's threshold and `min_area` give the best sample decisions from the
-    mask by the same rule (`choose_mask_decision`), not the best pixel overlap."""
+    mask by the same rule (`choose_mask_decision`), not the best pixel overlap. No samples, NaN scores,
+    labels other than 0/1 or a `max_fpr` outside [0, 1] are a `MetricError`."""
+    if max_fpr is not None:
+        max_fpr = check_fraction(max_fpr, "max_fpr")
     if max_fpr is None:
         chosen: dict[str, Any] = {"score": best_f1_threshold(val.score, val.label)[0], "rule": "max-F1"}
     else:
@@ -170,7 +192,11 @@ def choose_thresholds(val: Predictions, max_fpr: float | None = None) -> dict[st
 
 def thresholds_on(pred: Predictions, max_fpr: float | None = None) -> dict[str, Any]:
     """`choose_thresholds` on validation predictions, falling back to 0.5 (and min_area 1) with a note when
-    that split has no defective sample (taught in 06_training)."""
+    that split has no defective sample, or with `max_fpr` no clean one (taught in 06_training). Any other bad
+    input (no samples, NaN scores, a `max_fpr` outside [0, 1]) is raised, not covered by the fallback."""
+    if max_fpr is not None:
+        check_fraction(max_fpr, "max_fpr")
+    check_samples(("scores", pred.score), ("labels", pred.label))
     try:
         return choose_thresholds(pred, max_fpr)
     except MetricError as err:
@@ -214,8 +240,18 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """Every metric of a pass, at given thresholds (taught in 06_training): sample AP/AUROC, F1 and
     confusion counts, recall at 1% and 5% false alarms, the decision-linked mask metrics, pooled
-    mIoU, and recall by defect area (and by contrast when the data records it)."""
+    mIoU, and recall by defect area (and by contrast when the data records it). No samples, NaN scores,
+    labels other than 0/1, a NaN `score_threshold`, a `mask_threshold` outside [0, 1] or one the pass has no
+    statistics for are a `MetricError`."""
+    score_threshold = check_threshold(score_threshold, "score_threshold")
+    check_samples(("scores", pred.score), ("labels", pred.label))
     y, s = pred.label, pred.score
+    if pred.stats:
+        mask_threshold = check_fraction(mask_threshold, "mask_threshold")
+        if mask_threshold not in pred.stats:
+            raise MetricError(f"mask_threshold={mask_threshold:g}: this pass kept mask statistics at "
+                              f"{', '.join(f'{t:g}' for t in sorted(pred.stats))} only; use one of those, or "
+                              "predict_dataset with mask_thresholds that include it")
     decisions = s >= score_threshold
     cm = confusion_at(s, y, score_threshold)
     out: dict[str, Any] = {

@@ -21,30 +21,39 @@ from typing import Any
 import numpy as np
 import torch
 
-from samtl_lite.metrics.samples import average_precision, roc_auc, to_numpy
+from samtl_lite.errors import MetricError
+from samtl_lite.metrics.checks import check_fraction, check_samples
+from samtl_lite.metrics.samples import average_precision, roc_auc
 
 ArrayLike = torch.Tensor | np.ndarray
 
 
-def binarize(masks: ArrayLike, threshold: float = 0.5) -> torch.Tensor:
+def binarize(masks: ArrayLike, threshold: float = 0.5, name: str = "masks") -> torch.Tensor:
     """Masks [N,H,W] or [N,1,H,W] as bool [N, H*W]: bool kept, numbers >= `threshold` are defect
-    (taught in 05_metrics). Works for {0,1} masks and for probabilities alike."""
+    (taught in 05_metrics). Works for {0,1} masks and for probabilities alike. NaN or inf values, and a
+    `threshold` outside [0, 1], are a `MetricError` naming `name`: NaN would count as background silently."""
+    threshold = check_fraction(threshold, "threshold")
     t = torch.as_tensor(masks)
     if t.dim() == 4:
         if t.shape[1] != 1:
-            raise ValueError(f"masks of shape {tuple(t.shape)}: expected [N,1,H,W] or [N,H,W]")
+            raise MetricError(f"{name} of shape {tuple(t.shape)}: expected [N,1,H,W] or [N,H,W]")
         t = t[:, 0]
     if t.dim() != 3:
-        raise ValueError(f"masks of shape {tuple(t.shape)}: expected [N,1,H,W] or [N,H,W]")
+        raise MetricError(f"{name} of shape {tuple(t.shape)}: expected [N,1,H,W] or [N,H,W]")
+    if t.dtype != torch.bool and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise MetricError(f"{name} contain NaN or inf ({bad} of {t.numel()} pixels); check the model's outputs "
+                          "(a NaN probability would count as background) before computing metrics")
     b = t if t.dtype == torch.bool else t >= threshold
     return b.flatten(1)
 
 
 def mask_stats(pred: ArrayLike, gt: ArrayLike, threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Per-sample `inter` |P∩G|, `pred` |P|, `gt` |G| and `pixels`, as int64 arrays (taught in 05_metrics)."""
-    p, g = binarize(pred, threshold), binarize(gt, 0.5)
+    p, g = binarize(pred, threshold, "predicted masks"), binarize(gt, 0.5, "true masks")
     if p.shape != g.shape:
-        raise ValueError(f"prediction and ground truth differ in shape: {tuple(p.shape)} vs {tuple(g.shape)}")
+        raise MetricError(f"prediction and ground truth differ in shape: {tuple(p.shape)} vs {tuple(g.shape)}; "
+                          "pass the masks of the same samples at the same size")
     p, g = p.cpu().numpy(), g.cpu().numpy()  # numpy counts bools about 8x faster than torch on CPU
     return {
         "inter": np.count_nonzero(p & g, axis=1).astype(np.int64),
@@ -136,6 +145,7 @@ class SegMetrics:
     """
 
     def __init__(self, threshold: float = 0.5, min_area: int = 1, require_overlap: bool = False) -> None:
+        check_fraction(threshold, "threshold")
         self.threshold, self.min_area, self.require_overlap = threshold, min_area, require_overlap
         self.reset()
 
@@ -152,7 +162,7 @@ class SegMetrics:
         for k, v in stats.items():
             self._stats[k].append(v)
         if scores is not None:
-            self._scores.append(to_numpy(scores))
+            self._scores.append(check_samples(("scores", scores), ("masks", stats["inter"]), empty_ok=True)[0])
         for k, v in (meta or {}).items():
             values = v.tolist() if isinstance(v, torch.Tensor | np.ndarray) else list(v)
             if len(values) == len(stats["inter"]):

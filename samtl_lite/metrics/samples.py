@@ -10,26 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from samtl_lite.errors import MetricError
-
-ArrayLike = torch.Tensor | np.ndarray | Sequence[float]
-
-
-def to_numpy(x: ArrayLike) -> np.ndarray:
-    """A tensor, array or list as a flat float64 numpy array (tensors are detached and moved to the CPU;
-    taught in 05_metrics)."""
-    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
-    return np.asarray(x, dtype=np.float64).reshape(-1)
+from samtl_lite.metrics.checks import ArrayLike, check_fraction, check_samples, check_threshold
 
 
 def _arrays(scores: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    s, y = to_numpy(scores), to_numpy(labels) > 0.5
-    if s.shape != y.shape:
-        raise ValueError(f"{s.size} scores but {y.size} labels")
-    if not np.isfinite(s).all():
-        raise MetricError("scores contain NaN or inf; check the model's outputs before computing metrics")
+    """Scores and labels checked by `check_samples`: one length, finite, labels 0/1, at least one sample."""
+    s, y = check_samples(("scores", scores), ("labels", labels))
     return s, y
 
 
@@ -94,15 +82,19 @@ def best_f1_threshold(scores: ArrayLike, labels: ArrayLike) -> tuple[float, floa
 
 
 def confusion_at(scores: ArrayLike, labels: ArrayLike, threshold: float) -> dict[str, int]:
-    """TP, FP, FN, TN when samples with score >= `threshold` are declared defective (taught in 05_metrics)."""
-    s, y = _arrays(scores, labels)
+    """TP, FP, FN, TN when samples with score >= `threshold` are declared defective; all zero on no samples
+    (taught in 05_metrics). A NaN threshold is a `MetricError`."""
+    threshold = check_threshold(threshold)
+    s, y = check_samples(("scores", scores), ("labels", labels), empty_ok=True)
     d = s >= threshold
     return {"tp": int((d & y).sum()), "fp": int((d & ~y).sum()), "fn": int((~d & y).sum()), "tn": int((~d & ~y).sum())}
 
 
 def threshold_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
     """The lowest threshold at which at most `fpr` of the clean samples are declared defective
-    (decisions are score >= threshold; taught in 09_real_data). Raises MetricError without clean samples."""
+    (decisions are score >= threshold; taught in 09_real_data). Raises MetricError without clean samples,
+    and when `fpr` is not in [0, 1]."""
+    fpr = check_fraction(fpr, "fpr")
     s, y = _arrays(scores, labels)
     neg = np.sort(s[~y])[::-1]
     if len(neg) == 0:
@@ -115,7 +107,9 @@ def threshold_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
 
 def recall_at_fpr(scores: ArrayLike, labels: ArrayLike, fpr: float) -> float:
     """The highest share of defective samples caught while at most `fpr` of clean samples raise a
-    false alarm (taught in 05_metrics). E.g. `fpr=0.01`: one clean part in a hundred is rejected."""
+    false alarm (taught in 05_metrics). E.g. `fpr=0.01`: one clean part in a hundred is rejected.
+    nan unless both classes are present; `fpr` outside [0, 1] is a `MetricError`."""
+    fpr = check_fraction(fpr, "fpr")
     s, y = _arrays(scores, labels)
     if y.all() or not y.any():
         return float("nan")
@@ -129,7 +123,7 @@ def recall_by(values: ArrayLike, decisions: ArrayLike, labels: ArrayLike,
               bins: Sequence[float] = AREA_BINS) -> list[dict[str, float]]:
     """Recall of defective samples, bin by bin of a per-sample value such as defect area fraction
     (default log-spaced bins) or contrast (taught in 05_metrics). Bins are [lo, hi); the last is closed."""
-    v, d, y = to_numpy(values), to_numpy(decisions) > 0.5, to_numpy(labels) > 0.5
+    v, d, y = check_samples(("values", values), ("decisions", decisions), ("labels", labels), empty_ok=True)
     rows = []
     for i, (lo, hi) in enumerate(zip(bins[:-1], bins[1:])):
         inside = (v >= lo) & ((v < hi) if i < len(bins) - 2 else (v <= hi)) & y
