@@ -147,6 +147,8 @@ def test_constant_scores_by_hand():
     assert roc_auc(scores, labels) == 0.5 == roc_auc_score(labels, scores)
     assert best_f1_threshold(scores, labels) == (0.3, pytest.approx(2 / 3))
     assert recall_at_fpr(scores, labels, 0.0) == 0.0 and recall_at_fpr(scores, labels, 1.0) == 1.0
+    with pytest.raises(MetricError, match=re.escape("labels must be 0 (clean) or 1 (defective)")):
+        average_precision(scores, [0.5] * 4)  # constant soft labels were read as "all clean": AP nan
 
 
 # Six samples; clean scores 0.8, 0.5, 0.4. At fpr 0 the threshold is just above 0.8: of the defective 0.9, 0.7,
@@ -155,16 +157,21 @@ def test_constant_scores_by_hand():
 EDGE_SCORES, EDGE_LABELS = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [1, 0, 1, 1, 0, 0]
 
 
-@pytest.mark.parametrize("fpr, recall", [(0.0, 1 / 3), (0.2, 1 / 3), (1 / 3, 1.0), (1.0, 1.0)])
-def test_recall_at_fpr_edges_by_hand_and_against_sklearn(fpr, recall):
-    assert recall_at_fpr(EDGE_SCORES, EDGE_LABELS, fpr) == pytest.approx(recall)
+def test_recall_at_fpr_edges_by_hand_and_against_sklearn():
     fprs, tprs, _ = roc_curve(EDGE_LABELS, EDGE_SCORES, drop_intermediate=False)
-    assert recall == pytest.approx(tprs[fprs <= fpr + 1e-12].max())
+    for fpr, recall in ((0.0, 1 / 3), (0.2, 1 / 3), (1 / 3, 1.0), (1.0, 1.0)):
+        assert recall_at_fpr(EDGE_SCORES, EDGE_LABELS, fpr) == pytest.approx(recall)
+        assert recall == pytest.approx(tprs[fprs <= fpr + 1e-12].max())
+    for outside in (np.nextafter(0.0, -1.0), np.nextafter(1.0, 2.0)):  # the edges are answered, past them refused
+        with pytest.raises(MetricError, match="not in \\[0, 1\\]"):
+            recall_at_fpr(EDGE_SCORES, EDGE_LABELS, outside)
 
 
 def test_threshold_at_fpr_edges_by_hand():
     assert threshold_at_fpr(EDGE_SCORES, EDGE_LABELS, 1.0) == 0.4  # the lowest score: everything flagged
     assert threshold_at_fpr(EDGE_SCORES, EDGE_LABELS, 0.0) == np.nextafter(0.8, 1)  # just above the top clean score
+    with pytest.raises(MetricError, match="fpr=-0.01 is not in"):
+        threshold_at_fpr(EDGE_SCORES, EDGE_LABELS, -0.01)
 
 
 @pytest.mark.parametrize("fpr", [-0.1, 1.5, NAN, INF, "0.05", None])
