@@ -33,6 +33,7 @@ from samtl_lite.engine import (
     train_and_evaluate,
 )
 from samtl_lite.engine.evaluate import Predictions, false_alarm_notes, thresholds_on
+from samtl_lite.engine.modelio import check_compatible
 from samtl_lite.metrics import pixel_miou, seg_accuracy, seg_miou, seg_recall
 from samtl_lite.models import build_model
 
@@ -443,3 +444,92 @@ def test_a_mask_drawn_on_an_exif_turned_photo_lines_up_with_it(tmp_path):
     image, mask = sample["image"][0], sample["mask"][0]
     assert image.shape == mask.shape == (30, 20)
     assert mask.sum() == 24 and image[mask > 0].min() > 0.8 and image[mask == 0].max() < 0.2
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A checkpoint of a one-epoch model at 32 px, and an image to predict on."""
+    root = tmp_path_factory.mktemp("tiny_checkpoint")
+    train, val = tiny_sets()
+    cfg = TrainConfig(epochs=1, batch_size=8, size=32)
+    fit(build_from_config(cfg), train, val, cfg, root / "run", progress=False)
+    write_gray(root / "images" / "part.png", np.random.default_rng(1).integers(0, 255, (40, 48)))
+    return root / "run" / "best.pt", root / "images" / "part.png"
+
+
+def test_a_model_whose_weights_or_outputs_are_not_finite_is_refused_everywhere(tiny_checkpoint, tmp_path, capsys):
+    good, image = tiny_checkpoint
+    state = load_checkpoint(good)
+    nan = {k: v.clone(memory_format=torch.contiguous_format) for k, v in state["model"].items()}
+    first = next(k for k, v in nan.items() if v.is_floating_point() and v.dim() > 1)
+    nan[first].view(-1)[0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", {**state, "model": nan})
+    with pytest.raises(CheckpointError, match=rf"nan.pt: its weights hold NaN or inf \(1 of \d+ values of {first}\)"):
+        load_model(tmp_path / "nan.pt")
+    for command in (["predict", "--checkpoint", str(tmp_path / "nan.pt"), str(image), "--out", str(tmp_path / "o")],
+                    ["evaluate", "--checkpoint", str(tmp_path / "nan.pt"), "--device", "cpu"]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.startswith(f"samtl: error: {tmp_path / 'nan.pt'}: its weights hold NaN or inf")
+    assert not (tmp_path / "o").exists()
+    # finite weights whose products overflow: +-3e38 alternating, so that inf - inf gives NaN outputs
+    huge = {k: v.clone(memory_format=torch.contiguous_format) for k, v in state["model"].items()}
+    for v in huge.values():
+        if v.is_floating_point() and v.dim() > 1:
+            v.fill_(3e38)
+            v.view(-1)[::2] *= -1
+    save_checkpoint(tmp_path / "huge.pt", {**state, "model": huge})
+    model, config, _ = load_model(tmp_path / "huge.pt")  # the weights themselves are finite
+    assert not torch.isfinite(model.sample_scores(model(torch.rand(1, 1, 32, 32)))).all()
+    with pytest.raises(CheckpointError, match=f"huge.pt: the model's sample scores on {image} hold NaN or inf"):
+        predict_images(tmp_path / "huge.pt", [image], tmp_path / "o")
+    assert not (tmp_path / "o").exists()  # nothing written, so the next predict into it is not refused
+    predict_images(good, [image], tmp_path / "o")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["part_mask.png", "part_overlay.png",
+                                                                  "predictions.csv"]
+
+
+BAD_FIELDS = [("size", "64", "not a positive whole number of pixels"),
+              ("size", [32, 0], "not a positive whole number of pixels"),
+              ("size", 32.0, "not a positive whole number of pixels"),
+              ("in_channels", "x", r"not 1 \(gray\) or 3 \(colour\)"),
+              ("in_channels", 2, r"not 1 \(gray\) or 3 \(colour\)"),
+              ("resize", "squash", "not one of stretch, pad"),
+              ("encoder", 7, r"not a name \(text\)"),
+              ("use_mask", "yes", "not true or false")]
+
+
+@pytest.mark.parametrize(("field", "value", "why"), BAD_FIELDS)
+def test_a_checkpoint_config_field_of_the_wrong_type_or_range_is_refused(tiny_checkpoint, tmp_path, capsys,
+                                                                         field, value, why):
+    good, image = tiny_checkpoint
+    state = load_checkpoint(good)
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, {**state, "config": {**state["config"], field: value}})
+    said = f"{bad}: its config's {field} is {value!r}, "
+    with pytest.raises(CheckpointError, match=f"{said.replace('[', '.').replace(']', '.')}{why}.*Use a checkpoint"):
+        load_model(bad)
+    with pytest.raises(CheckpointError, match=f"its config's {field} is "):  # resuming reads the same config
+        check_compatible(load_checkpoint(bad), TrainConfig(epochs=1, batch_size=8, size=32), bad)
+    for command in (["predict", "--checkpoint", str(bad), str(image), "--out", str(tmp_path / "o")],
+                    ["evaluate", "--checkpoint", str(bad), "--device", "cpu"]):
+        assert main(command) == 2
+        assert capsys.readouterr().err.startswith(f"samtl: error: {said}")
+    assert not (tmp_path / "o").exists()
+
+
+BAD_THRESHOLDS = [({"score": "0.5", "mask": 0.5, "min_area": 1}, "score threshold is '0.5', not a number"),
+                  ({"score": 0.5, "mask": 1.5, "min_area": 1}, r"mask threshold is 1.5, not a probability in \[0, 1\]"),
+                  ({"score": 0.5, "mask": 0.5, "min_area": -1}, "min_area threshold is -1, not a whole number"),
+                  ({"score": float("nan"), "mask": 0.5, "min_area": 1}, "score threshold is nan, not a number"),
+                  ([0.5], r"thresholds are \[0.5\], not a mapping")]
+
+
+@pytest.mark.parametrize(("thresholds", "said"), BAD_THRESHOLDS)
+def test_a_checkpoint_with_unusable_thresholds_is_refused(tiny_checkpoint, tmp_path, capsys, thresholds, said):
+    good, image = tiny_checkpoint
+    bad = tmp_path / "bad.pt"
+    save_checkpoint(bad, {**load_checkpoint(good), "thresholds": thresholds})
+    with pytest.raises(CheckpointError, match=f"bad.pt: its {said}"):
+        load_model(bad)
+    assert main(["predict", "--checkpoint", str(bad), str(image), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith(f"samtl: error: {bad}: its ")

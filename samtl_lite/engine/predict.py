@@ -9,6 +9,7 @@ image's own size.
 from __future__ import annotations
 
 import csv
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from samtl_lite.data.io import IMAGE_EXTENSIONS, fitted_hw, list_images, load_image
+from samtl_lite.data.io import IMAGE_EXTENSIONS, fitted_hw, image_size, list_images, load_image
 from samtl_lite.data.real import PairDataset, Sample
 from samtl_lite.engine.modelio import load_model
-from samtl_lite.errors import DataError
+from samtl_lite.errors import CheckpointError, DataError
 from samtl_lite.viz import figure_title, overlay
 
 
@@ -103,6 +104,19 @@ def overlay_figure(image: torch.Tensor, pred: torch.Tensor | None, name: str, mo
     return fig
 
 
+def _check_finite(res: Any, score: float, checkpoint: Path, path: Path) -> None:
+    """Refuse an output holding NaN or inf: a NaN score is below every threshold, so the image would be called
+    clean, and a NaN mask probability would be drawn as background."""
+    parts = [("sample scores", torch.tensor(score))]
+    if res.mask_logits is not None:
+        parts.append(("mask probabilities", torch.sigmoid(res.mask_logits.float())))
+    for what, values in parts:
+        if not bool(torch.isfinite(values).all()):
+            raise CheckpointError(f"{checkpoint}: the model's {what} on {path} hold NaN or inf, so no decision can be "
+                                  "made: its weights may have blown up. Use an earlier checkpoint of the run "
+                                  "(best.pt), or train again with a lower learning rate. Nothing was written.")
+
+
 @torch.no_grad()
 def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | Path,
                    overrides: dict[str, Any] | None = None, device: str = "cpu", overwrite: bool = False) -> Path:
@@ -128,26 +142,36 @@ def predict_images(checkpoint: str | Path, inputs: list[str | Path], out: str | 
     size = config.resolved_size()
     images = PairDataset([Sample(p, None) for p in paths], size=size, channels=config.in_channels,
                          resize=config.resize, source="inputs")
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, (path, name) in enumerate(zip(paths, names)):
-        image = load_image(path, config.in_channels)
-        native_hw = (image.shape[-2], image.shape[-1])
+    # every image is decided before anything is written: an output refused halfway (see `_check_finite`) would
+    # otherwise leave masks without a predictions.csv, which the next predict into `out` refuses to replace
+    rows, masks = [], []
+    for i, path in enumerate(paths):
         res = model(images[i]["image"][None].to(device))
         score = float(model.sample_scores(res)[0])
+        _check_finite(res, score, checkpoint, path)
         row: dict[str, Any] = {"file": str(path), "score": score, "decision": int(score >= chosen["score"])}
-        pred = None
+        png = None
         if res.mask_logits is not None:
             prob = torch.sigmoid(res.mask_logits[0, 0].float()).cpu()
             row["mask_pixels"] = int((prob >= chosen["mask"]).sum())  # at the model's input size, as min_area is
             row["mask_decision"] = int(row["mask_pixels"] >= chosen["min_area"])
+            native_hw = image_size(path)[::-1]
             pred = back_to_native(prob, native_hw, size, config.resize) >= chosen["mask"]
-            Image.fromarray(pred.numpy().astype(np.uint8) * 255).save(out / f"{name}_mask.png")
+            png = io.BytesIO()  # kept as a PNG: a few bytes per image, whatever its size
+            Image.fromarray(pred.numpy().astype(np.uint8) * 255).save(png, format="PNG")
+        rows.append(row)
+        masks.append(png)
+    out.mkdir(parents=True, exist_ok=True)
+    for path, name, row, png in zip(paths, names, rows, masks):
+        image = load_image(path, config.in_channels)
+        pred = None
+        if png is not None:
+            (out / f"{name}_mask.png").write_bytes(png.getvalue())
+            pred = torch.from_numpy(np.asarray(Image.open(io.BytesIO(png.getvalue()))) > 0)
         fig = overlay_figure(image, pred, path.name, f"{checkpoint} ({config.model} model, {config.encoder} "
-                             f"encoder, trained on {config.data})", score, chosen, row.get("mask_pixels"))
+                             f"encoder, trained on {config.data})", row["score"], chosen, row.get("mask_pixels"))
         fig.savefig(out / f"{name}_overlay.png", dpi=90, bbox_inches="tight")
         plt.close(fig)
-        rows.append(row)
     with open(out / "predictions.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
