@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 import samtl_lite.engine.loop as loop
-from samtl_lite import CheckpointError, TrainingDiverged
+from samtl_lite import CheckpointError, DataError, TrainingDiverged
 from samtl_lite.cli import main
 from samtl_lite.data import SyntheticDefects, load_image, resize_image
 from samtl_lite.engine import (
@@ -562,3 +563,39 @@ def test_fit_shape_to_data_uses_the_encoders_stride_without_building_the_model(t
     # by hand: height sqrt(25600 * 110 / 40) = 265.3 rounds to 17 x 16 = 272 or 8 x 32 = 256; width 25600 / height
     # = 94.1 or 100 rounds to 6 x 16 = 96 or 3 x 32 = 96
     assert shaped.size == ([272, 96] if stride == 16 else [256, 96])
+
+
+def test_training_never_hands_batchnorm_a_batch_of_one():
+    """At 16x16 the tiny encoder pools each image to 1x1, where BatchNorm cannot train on one image (PyTorch raises
+    "Expected more than 1 value per channel"). 9 images in batches of 8 would end each epoch on a batch of one: it
+    is left out (a different image each epoch); every other epoch keeps the batches it had."""
+    config = TrainConfig(epochs=2, batch_size=8, lr=3e-3, balanced=False)
+
+    def batches(n, balanced=False, epochs=4):
+        loader = loop.TrainLoader(SyntheticDefects(n=n, size=16, seed=0), replace(config, balanced=balanced),
+                                  loop.Distributed(), torch.device("cpu"))
+        return [[len(b) for b in loader.epoch(e).batch_sampler] for e in range(epochs)]
+
+    for balanced in (False, True):
+        assert batches(9, balanced) == [[8]] * 4  # 8 + 1: the one is left out
+        assert batches(10, balanced) == [[8, 2]] * 4  # a short epoch keeps a last batch of two
+        assert batches(16, balanced) == [[8, 8]] * 4  # a multiple of the batch size: as before
+        assert batches(17, balanced) == batches(18, balanced) == [[8, 8]] * 4  # two batches or more: drop the rest
+        assert batches(4, balanced) == [[4]] * 4  # fewer images than a batch: one batch of all
+    loader = loop.TrainLoader(SyntheticDefects(n=9, size=16, seed=0), config, loop.Distributed(), torch.device("cpu"))
+    left_out = {(set(range(9)) - set(next(iter(loader.epoch(e).batch_sampler)))).pop() for e in range(6)}
+    assert len(left_out) > 1  # the shuffle decides which image waits, so none is never trained on
+    train, val = SyntheticDefects(n=9, size=16, seed=0, defect_rate=0.5), SyntheticDefects(n=8, size=16, seed=99)
+    history = fit(build_from_config(config), train, val, config, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2] and all(np.isfinite(h["loss"]) for h in history)
+
+
+def test_a_batch_size_or_a_training_split_under_two_is_refused_with_the_fix():
+    cpu, one = torch.device("cpu"), loop.Distributed()
+    with pytest.raises(DataError, match=r"batch_size is 1, but training needs at least 2 images a batch.*"
+                       r"Pass --batch-size 2 or more"):
+        loop.TrainLoader(SyntheticDefects(n=8, size=16, seed=0), TrainConfig(batch_size=1), one, cpu)
+    with pytest.raises(DataError, match=r"the training split has 1 image\(s\) \(1 per process\), but training needs "
+                       r"at least 2 a batch.*Add training images"):
+        loop.TrainLoader(SyntheticDefects(n=1, size=16, seed=0), TrainConfig(batch_size=8, balanced=False), one,
+                         cpu).epoch(0)

@@ -160,9 +160,18 @@ class TrainLoader:
     On CPU a fresh DataLoader per epoch keeps a resumed run exactly equal to an uninterrupted one.
     On CUDA with workers, one DataLoader with pinned memory and persistent workers serves every
     epoch (its sampler reseeded per epoch), as PyTorch's recipes do: GPU runs are not bit-exact anyway.
+
+    No batch holds a single image: BatchNorm normalises a batch by its own statistics, and one image whose
+    features are pooled to 1x1 has none (PyTorch raises). An epoch of two batches or more drops its last,
+    incomplete one; a shorter epoch keeps it, unless it would hold one image, which is then left out (a
+    different one each epoch). A batch size under 2, or fewer than 2 training images, is a DataError.
     """
 
     def __init__(self, data: Dataset, config: TrainConfig, ddp: Distributed, device: torch.device) -> None:
+        if config.batch_size < 2:
+            raise DataError(f"batch_size is {config.batch_size}, but training needs at least 2 images a batch: "
+                            "BatchNorm normalises each batch by its own mean and variance, which one image cannot "
+                            "give. Pass --batch-size 2 or more.")
         self.data, self.config, self.ddp = data, config, ddp
         self.workers = workers_for(config, device)
         self.cuda = device.type == "cuda"
@@ -188,8 +197,12 @@ class TrainLoader:
             sampler.set_epoch(epoch)
         else:
             sampler = RandomSampler(data, generator=g)
-        self.loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, num_workers=self.workers,
-                                 drop_last=n >= 2 * config.batch_size, generator=g, pin_memory=self.cuda,
+        count, size = len(sampler), config.batch_size  # the samples this rank draws each epoch
+        if count < 2:
+            raise DataError(f"the training split has {len(data)} image(s) ({count} per process), but training needs "
+                            "at least 2 a batch (BatchNorm). Add training images, or assign more to the train split.")
+        self.loader = DataLoader(data, batch_size=size, sampler=sampler, num_workers=self.workers,
+                                 drop_last=count >= 2 * size or count % size == 1, generator=g, pin_memory=self.cuda,
                                  persistent_workers=self.persistent)
         return self.loader
 
