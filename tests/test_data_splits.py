@@ -1,5 +1,9 @@
 """get_splits: splits by physical part, split CSVs, native channels, resize modes and the options' errors."""
 
+import errno
+import io
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -282,3 +286,45 @@ def test_a_folders_training_and_plain_pools_share_one_reading_of_the_masks(tmp_p
     assert sorted(read) == [f"{i:02d}.png" for i in range(12)]  # once each, not once per pool
     assert train.dataset.transform is not None and val.dataset.transform is None is test.dataset.transform
     assert train.dataset.cache is val.dataset.cache and np.array_equal(train.dataset.labels, val.dataset.labels)
+
+
+def test_split_csv_rows_the_csv_module_cannot_read_name_the_row_and_the_fix(tmp_path):
+    images, masks = make_folder(tmp_path, ["a", "b", "c", "d"], defective={"a"})
+    csv = tmp_path / "split.csv"
+    cases = {  # row = the line of the file a row starts on, the header being row 1
+        "file,split\na.png,train\nb.png," + "x" * 200_000 + "\n": r"row 3: a value is over 131072 characters long, "
+        r"which no file name or split is\. Either a quote \(\"\) opened in this row is never closed",
+        'file,split\na.png,train\n"b.png,val\nc.png,test\nd.png,train\n': r"row 3: a quoted value runs from row 3 "
+        r"on to row 5, but no file name or split holds a line break: a quote \(\"\) in row 3 is not closed in that row",
+        'file,split\n"a\n.png",train\nb.png,oops\n': r"row 2: a quoted value runs from row 2 on to row 3",
+        "file,split\na.png,train\npart,07.png,val\n": r"row 3: 3 values but the first row names 2 columns "
+        r"\(\['part', '07.png', 'val'\]\)\. A file name holding a comma must be quoted",
+        "\n\nfile,split\n\na.png,train\n\nb.png,training\n": r"row 7: split 'training' is not train, val or test",
+        "": r"split.csv: the file is empty, but its first row must name the columns file,split",
+    }
+    for text, message in cases.items():
+        csv.write_text(text)
+        with pytest.raises(DataError, match=message):
+            get_splits("folder", 16, False, images, masks, split_csv=csv)
+    csv.write_text('\nfile,split,note\na.png,train,\nb.png,val,from line 2\n"c.png",test\nd.png,train,,\n')
+    splits = get_splits("folder", 16, False, images, masks, split_csv=csv)  # blank lines, notes, empty trailing cells
+    assert tuple(names_of(s) for s in splits) == (["a.png", "d.png"], ["b.png"], ["c.png"])
+
+
+def test_split_csv_without_read_permission_says_so(tmp_path, monkeypatch):
+    images, masks = make_folder(tmp_path, ["a", "b", "c", "d"], defective={"a"})
+    csv = tmp_path / "split.csv"
+    csv.write_text("file,split\na.png,train\nb.png,val\nc.png,test\nd.png,train\n")
+    csv.chmod(0)
+    if os.access(csv, os.R_OK):  # root reads it anyway: fail the opening as the system would for another user
+        real_open = io.open
+
+        def refusing_open(file, *args, **kwargs):
+            if os.path.abspath(file) == os.path.abspath(csv):
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(io, "open", refusing_open)
+    with pytest.raises(DataError, match=r"split.csv: permission denied: this user may not read the split CSV\. Fix "
+                       r"its permissions \(e\.g\. `chmod a\+r .*split.csv`\)"):
+        get_splits("folder", 16, False, images, masks, split_csv=csv)

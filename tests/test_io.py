@@ -1,3 +1,8 @@
+import builtins
+import errno
+import io
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -230,3 +235,30 @@ def test_mask_whose_colour_and_alpha_disagree_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"inverse.png: the mask's colour and its alpha .* 100 of 100 pixels.*"
                                         r"Re-export the mask as grayscale without transparency"):
         load_mask(tmp_path / "inverse.png")
+
+
+def make_unreadable(path, monkeypatch):
+    """Take away the read permission of `path`. Root reads it anyway: then opening it is made to fail as the
+    operating system would fail it for another user (PermissionError, errno 13)."""
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        real_open = builtins.open
+
+        def refusing_open(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == os.path.abspath(path):
+                raise PermissionError(errno.EACCES, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", refusing_open)
+        monkeypatch.setattr(io, "open", refusing_open)
+    return path
+
+
+def test_an_unreadable_file_is_a_permission_error_not_a_corrupt_one(tmp_path, monkeypatch):
+    image = make_unreadable(write_gray(tmp_path / "locked.png", np.full((20, 20), 9)), monkeypatch)
+    for read in (load_image, load_mask):
+        with pytest.raises(DataError, match=r"locked.png: permission denied: this user may not read the file.*"
+                           r"Fix its permissions \(e.g. `chmod a\+r .*locked.png`") as err:
+            read(image)
+        assert "corrupt" not in str(err.value) and "re-download" not in str(err.value)
+    assert load_image(write_gray(tmp_path / "open.png", np.full((20, 20), 9))).shape == (1, 20, 20)

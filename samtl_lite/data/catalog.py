@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,31 +101,52 @@ def group_keys(files: Sequence[Path], pattern: str) -> list[str]:
 def read_split_csv(path: str | Path, files: Sequence[Path]) -> dict[str, list[int]]:
     """{"train", "val", "test"} -> indices into `files`, read from a CSV with the columns `file,split`
     (taught in 09_real_data). `file` is an image's file name, `split` one of train, val, test; every
-    image must be listed once. Any other row is an error naming the CSV row. The file must be UTF-8 (a
-    byte-order mark, as Excel's "CSV UTF-8" writes, is fine) and comma-separated; spaces around names and
-    values are ignored. A semicolon-separated file (Excel's plain "CSV" in many locales) is an error that
-    says so, not a guess: a file name may itself hold a comma or a semicolon."""
+    image must be listed once. Any other row is an error naming the CSV row: the line of the file it
+    starts on, as a text editor numbers it (the header is row 1). The file must be UTF-8 (a byte-order
+    mark, as Excel's "CSV UTF-8" writes, is fine) and comma-separated; spaces around names and values are
+    ignored, and so are other columns. A semicolon-separated file (Excel's plain "CSV" in many locales) is
+    an error that says so, not a guess: a file name may itself hold a comma or a semicolon, and such a name
+    must be quoted ("part,07.png"). A quote left open, which would swallow the rows after it, is an error."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: split CSV not found. Check --split-csv.")
     try:
         text = path.read_bytes().decode("utf-8-sig")
+    except PermissionError:
+        raise DataError(f"{path}: permission denied: this user may not read the split CSV. Fix its permissions "
+                        f"(e.g. `chmod a+r {path}`), or pass a readable copy to --split-csv.") from None
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: this file is not UTF-8 text (byte {err.object[err.start:err.end]!r} at offset "
                         f"{err.start}). Save it as UTF-8 (in Excel: Save As > CSV UTF-8).") from None
     index = {f.name: i for i, f in enumerate(files)}
     parts: dict[str, list[int]] = {k: [] for k in SPLITS}
     seen: dict[str, int] = {}
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    reader.fieldnames = [name.strip() for name in reader.fieldnames or ()]
-    if not {"file", "split"} <= set(reader.fieldnames) and ";" in "".join(reader.fieldnames):
-        raise DataError(f"{path}: the columns are separated by semicolons ({reader.fieldnames}), but the file must be "
-                        "comma-separated. Replace each ';' by ',', or export it with ',' as the separator.")
-    if not {"file", "split"} <= set(reader.fieldnames):
-        raise DataError(f"{path}: the first row must name the columns file,split, got {reader.fieldnames}. "
-                        "Add that header row.")
-    for row in reader:
-        where, name, split = f"{path}, row {reader.line_num}", (row["file"] or "").strip(), (row["split"] or "").strip()
+    header: list[str] | None = None
+    for row, fields, end in _csv_rows(path, text):
+        where = f"{path}, row {row}"
+        if header is None:
+            if not fields:
+                continue  # blank lines before the header
+            header = [name.strip() for name in fields]
+            if not {"file", "split"} <= set(header) and ";" in "".join(header):
+                raise DataError(f"{path}: the columns are separated by semicolons ({header}), but the file must be "
+                                "comma-separated. Replace each ';' by ',', or export it with ',' as the separator.")
+            if not {"file", "split"} <= set(header):
+                raise DataError(f"{path}: the first row must name the columns file,split, got {header}. "
+                                "Add that header row.")
+            at_file, at_split = header.index("file"), header.index("split")
+            continue
+        if not fields:
+            continue  # a blank line
+        if end > row:
+            raise DataError(f"{where}: a quoted value runs from row {row} on to row {end}, but no file name or split "
+                            f"holds a line break: a quote (\") in row {row} is not closed in that row. Close it there, "
+                            "or remove it.")
+        if any(value.strip() for value in fields[len(header):]):
+            raise DataError(f"{where}: {len(fields)} values but the first row names {len(header)} columns "
+                            f"({fields}). A file name holding a comma must be quoted (\"part,07.png\"); "
+                            "otherwise delete the extra values.")
+        name, split = (fields[i].strip() if i < len(fields) else "" for i in (at_file, at_split))
         if split not in parts:
             raise DataError(f"{where}: split {split!r} is not train, val or test. Fix the row.")
         if name not in index:
@@ -133,13 +154,38 @@ def read_split_csv(path: str | Path, files: Sequence[Path]) -> dict[str, list[in
                             "with its extension (e.g. part07_a.png), or delete the row.")
         if name in seen:
             raise DataError(f"{where}: {name} is listed again (first in row {seen[name]}). Keep one row.")
-        seen[name] = reader.line_num
+        seen[name] = row
         parts[split].append(index[name])
+    if header is None:
+        raise DataError(f"{path}: the file is empty, but its first row must name the columns file,split. Add that "
+                        "header row and a row `file,split` for each image.")
     unlisted = [f.name for f in files if f.name not in seen]
     if unlisted:
         raise DataError(f"{path}: {len(unlisted)} images are not listed (first: {', '.join(unlisted[:3])}). "
                         "Add a row `file,split` for each image.")
     return {k: sorted(v) for k, v in parts.items()}
+
+
+def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, list[str], int]]:
+    """(the line a row starts on, its values, the line it ends on) for each row of a CSV text, blank rows as []:
+    a row the csv module cannot read is a DataError naming it."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    row = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            if "field larger than field limit" in str(err):
+                raise DataError(f"{path}, row {row}: a value is over {csv.field_size_limit()} characters long, which "
+                                "no file name or split is. Either a quote (\") opened in this row is never closed, "
+                                "so the rest of the file reads as one value: close it; or this is not a split CSV "
+                                "(one row `file,split` per image): pass the right file to --split-csv.") from None
+            raise DataError(f"{path}, row {row}: cannot be read as CSV ({err}). Fix the row, or re-export the "
+                            "file as comma-separated UTF-8.") from None
+        yield row, fields, reader.line_num
+        row = reader.line_num + 1
 
 
 def _pool_parts(name: str, pool: PairDataset, group: str | None, split_csv: str | Path | None,

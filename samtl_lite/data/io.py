@@ -47,7 +47,8 @@ def _orientation(img: Image.Image, path: Path) -> int:
 
 
 def _open(path: Path, decode: bool = True) -> Image.Image:
-    """Open an image file; every failure (missing, corrupt, a decompression bomb) becomes a DataError.
+    """Open an image file; every failure (missing, unreadable for lack of permission, corrupt, a decompression
+    bomb) becomes a DataError that names the file and the fix.
 
     Decoded, the image comes as displayed: turned by its EXIF orientation, as `PIL.ImageOps.exif_transpose`
     turns it, so a mask drawn on the picture a viewer shows lies on the pixels it was drawn on."""
@@ -64,6 +65,10 @@ def _open(path: Path, decode: bool = True) -> Image.Image:
         raise
     except FileNotFoundError:
         raise DataError(f"{path}: file not found. Check the path or re-download the dataset.") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied: this user may not read the file, which says nothing of its "
+                        f"contents. Fix its permissions (e.g. `chmod a+r {path}`, and `chmod a+rx` on its folders), "
+                        "or copy the dataset somewhere this user may read.") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise DataError(
             f"{path}: {err} Pillow refuses images this large as a possible decompression bomb. If you trust "
