@@ -84,6 +84,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from samtl_lite.engine.run import fit_shape_to_data
 
     config = _train_config(args)
+    _synthetic_only(args, (config.data,), "samtl train")
     name = args.recipe or default_recipe(config.data, config.device)
     if name in SHAPED and args.size is None and not args.resume:
         config, median = fit_shape_to_data(config)
@@ -95,6 +96,16 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if result:
         print(_summary(result))
         print(f"run folder: {args.out}")
+
+
+def _synthetic_only(args: argparse.Namespace, datasets: tuple[str, ...], command: str) -> None:
+    """Refuse --n-train/--n-eval when no dataset is synthetic: real data have fixed splits, so the options would be
+    ignored and the run would train on all of the data, not the few images asked for."""
+    given = [f"--{k.replace('_', '-')} {v}" for k in ("n_train", "n_eval") if (v := getattr(args, k)) is not None]
+    if given and "synthetic" not in datasets:
+        raise DataError(f"{', '.join(given)}: synthetic data only, and {command} here reads {', '.join(datasets)}, "
+                        "whose splits are fixed by the dataset, so the run would use all of them. Drop "
+                        f"{'it' if len(given) == 1 else 'them'}; nothing was written.")
 
 
 def _summary(result: dict) -> str:
@@ -140,6 +151,7 @@ def _cmd_experiment(args: argparse.Namespace) -> None:
     """The whole pixel- vs sample-centric protocol; results.md/json and plots in OUT."""
     from samtl_lite.engine.experiment import run_experiment
 
+    _synthetic_only(args, tuple(args.datasets), "samtl experiment")
     report = run_experiment(args.recipe, args.out, tuple(args.seeds), tuple(args.datasets),
                             progress=not args.no_progress, ablation_seeds=args.ablation_seeds, epochs=args.epochs,
                             size=args.size, n_train=args.n_train,
@@ -243,6 +255,42 @@ def _seed(text: str) -> int:
     return value
 
 
+SIDE_LIMIT = 4096  # one 4096 x 4096 float image is 64 MiB, and a batch's activations many times that
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+THREAD_LIMIT = min(4 * CORES, 256)  # threads beyond the cores only wait on each other (OpenMP spins), so a run crawls
+THREADS_HELP = f"; at most {THREAD_LIMIT}, 4 x the cores up to 256, as threads beyond the cores only slow the run)"
+DEVICES = "auto, cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+
+
+def _side(text: str) -> int:
+    """An argparse type: an image side in pixels, 8 to SIDE_LIMIT."""
+    value = at_least(8)(text)
+    if value > SIDE_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} pixels is more than the largest side samtl trains or draws, "
+                                         f"{SIDE_LIMIT} (larger images do not fit in memory); give at most "
+                                         f"{SIDE_LIMIT}")
+    return value
+
+
+def _threads(text: str) -> int:
+    """An argparse type: torch CPU threads, 1 to THREAD_LIMIT."""
+    value = at_least(1)(text)
+    if value > THREAD_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text} threads is more than {THREAD_LIMIT} (4 x this machine's {CORES} "
+                                         "cores, at most 256): threads beyond the cores only wait on each other and "
+                                         f"slow the run. Give at most {THREAD_LIMIT}, or leave --threads out")
+    return value
+
+
+def _device(text: str) -> str:
+    """An argparse type: a device name that torch knows and samtl runs on; whether this machine has it is
+    checked when the run starts (pick_device)."""
+    kind, _, index = text.partition(":")
+    if text in ("auto", "cpu", "cuda", "mps") or (kind == "cuda" and index.isdigit() and index.isascii()):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a device name: use {DEVICES}")
+
+
 class Size(argparse.Action):
     """`--size N` or `--size H W`: one side, or two; the option's value is N or [H, W] (taught in 06_training)."""
 
@@ -266,13 +314,13 @@ def _data_options(p: argparse.ArgumentParser, default_help: str) -> None:
                    "$SAMTL_DATA_DIR")
     p.add_argument("--images", help="images folder, for --data folder")
     p.add_argument("--masks", help="masks folder, for --data folder")
-    p.add_argument("--size", type=at_least(8), nargs="+", action=Size, metavar="N",
-                   help="input side, or H W (default: 128 synthetic, 256 real)")
+    p.add_argument("--size", type=_side, nargs="+", action=Size, metavar="N",
+                   help=f"input side, or H W, at most {SIDE_LIMIT} (default: 128 synthetic, 256 real)")
     p.add_argument("--resize", choices=("stretch", "pad"), help="stretch to the size (default), or keep the "
                    "aspect ratio and zero-pad")
     p.add_argument("--channels", dest="in_channels", type=int, choices=(1, 3),
                    help="input channels (default: the data's own: 3 for colour data, else 1)")
-    p.add_argument("--device", help="auto (CUDA, MPS, CPU; the default), cpu, cuda, ...")
+    p.add_argument("--device", type=_device, help="auto (CUDA, MPS, CPU; the default), cpu, cuda, cuda:N or mps")
     p.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
 
 
@@ -326,7 +374,9 @@ def _method_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `samtl` argument parser; `samtl --help` prints it (taught in 06_training)."""
-    from samtl_lite.engine.recipes import RECIPES
+    from samtl_lite.engine.recipes import EXPERIMENTS, RECIPES
+
+    runnable = tuple(d for d in DATASETS if all(d in datasets for datasets in EXPERIMENTS.values()))  # experiment's
 
     parser = Parser(
         prog="samtl",
@@ -341,13 +391,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=at_least(1), help="override the recipe's epochs")
     demo.add_argument("--n-train", type=at_least(2), help="override the number of training images")
     demo.add_argument("--n-eval", type=at_least(2), help="override the validation and test sizes")
-    demo.add_argument("--size", type=at_least(8), help="override the image side")
+    demo.add_argument("--size", type=_side, help=f"override the image side (at most {SIDE_LIMIT})")
     demo.add_argument("--encoder", choices=ENCODERS + SEG_MODELS, metavar="NAME",
                       help=f"override the encoder: {', '.join(ENCODERS + SEG_MODELS)}")
     demo.add_argument("--normalize", choices=tuple(NORMALIZE), help="override what the network reads (per-image or "
                       "flatten; see samtl train --help)")
     demo.add_argument("--seed", type=_seed, help="training seed (default: 0)")
-    demo.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
+    demo.add_argument("--threads", type=_threads, help="torch CPU threads (default: this machine's cores"
+                      + THREADS_HELP)
     demo.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     demo.set_defaults(func=_cmd_demo)
 
@@ -381,8 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     _flag(train, "--compile", "compile", True, "torch.compile the model (pays on GPU, not on CPU)")
     train.add_argument("--workers", dest="num_workers", type=at_least(0), help="DataLoader workers (default: 0 on CPU, "
                        "up to 8 on CUDA)")
-    train.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores, divided "
-                       "among torchrun's processes)")
+    train.add_argument("--threads", type=_threads, help="torch CPU threads (default: this machine's cores, divided "
+                       "among torchrun's processes" + THREADS_HELP)
     train.add_argument("--max-fpr", type=fraction, help="choose thresholds for at most this share of false alarms on "
                        "validation (default: best F1)")
     train.add_argument("--monitor", choices=("joint", "ap", "loss"), help="what picks best.pt (default: joint, "
@@ -411,14 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "half hours on 2 cores); gpu: ResNet-18 U-Net, larger input, more epochs")
     exp.add_argument("--out", default="runs/exp", help="output folder; finished runs in it are reused")
     exp.add_argument("--seeds", type=_seed, nargs="+", default=[0, 1, 2], help="training seeds (default: 0 1 2)")
-    exp.add_argument("--datasets", nargs="+", default=["synthetic", "magnetic-tile"], choices=DATASETS)
+    exp.add_argument("--datasets", nargs="+", default=list(runnable), choices=runnable,
+                     help=f"the datasets the protocol has recipes for: {', '.join(runnable)} (default: "
+                     "both); other data are trained with samtl train")
     exp.add_argument("--ablation-seeds", type=at_least(1), help="train the mtl-detached ablation on only the first "
                      "this many seeds (default: all)")
     exp.add_argument("--epochs", type=at_least(1), help="override every recipe's epochs (smoke tests)")
-    exp.add_argument("--size", type=at_least(8), help="override every recipe's image side (smoke tests)")
-    exp.add_argument("--n-train", type=at_least(2), help="override the synthetic training size")
-    exp.add_argument("--n-eval", type=at_least(2), help="override the synthetic validation and test sizes")
-    exp.add_argument("--threads", type=at_least(1), help="torch CPU threads (default: this machine's cores)")
+    exp.add_argument("--size", type=_side, help="override every recipe's image side (smoke tests)")
+    exp.add_argument("--n-train", type=at_least(2), help="synthetic only: override the training size")
+    exp.add_argument("--n-eval", type=at_least(2), help="synthetic only: override the validation and test sizes")
+    exp.add_argument("--threads", type=_threads, help="torch CPU threads (default: this machine's cores"
+                     + THREADS_HELP)
     _method_options(exp)
     exp.add_argument("--no-progress", action="store_true", help="no progress bars: one line per epoch instead")
     exp.set_defaults(func=_cmd_experiment)
@@ -428,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("inputs", nargs="+", help="image files or folders")
     predict.add_argument("--out", required=True, help="output folder")
     _threshold_options(predict)
-    predict.add_argument("--device", help="cpu, cuda, ... (default: cpu)")
+    predict.add_argument("--device", type=_device, help="cpu, cuda, cuda:N or mps (default and auto: cpu)")
     predict.add_argument("--overwrite", action="store_true", help="replace earlier predictions in OUT")
     predict.set_defaults(func=_cmd_predict)
 
@@ -436,13 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data.add_parser("synth", help="write a synthetic set to disk as image/mask files")
     synth.add_argument("--out", required=True, help="output folder (images/, masks/, meta.csv)")
     synth.add_argument("--n", type=at_least(1), default=100, help="number of samples (default: 100)")
-    synth.add_argument("--size", type=at_least(8), default=128, help="image side in pixels (default: 128)")
+    synth.add_argument("--size", type=_side, default=128, help=f"image side in pixels, at most {SIDE_LIMIT} "
+                       "(default: 128)")
     synth.add_argument("--seed", type=at_least(0), default=0, help="generator seed (default: 0)")
     synth.add_argument("--defect-rate", type=fraction, default=0.25, help="share of defective samples (default: 0.25)")
     synth.set_defaults(func=_cmd_synth)
 
     bench = data.add_parser("bench", help="print synthetic images/s")
-    bench.add_argument("--sizes", type=at_least(8), nargs="+", default=[128, 256],
+    bench.add_argument("--sizes", type=_side, nargs="+", default=[128, 256],
                        help="image sides (default: 128 256)")
     bench.add_argument("--n", type=at_least(1), default=500, help="images per size (default: 500)")
     bench.set_defaults(func=_cmd_bench)
@@ -482,6 +537,20 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
 
 
+def _after_interrupt(args: argparse.Namespace) -> str:
+    """What an interrupted command left that can be continued: a run resumes only from its `last.pt`."""
+    if args.command == "train":
+        out = Path(args.out)
+        if (out / "last.pt").is_file():
+            return f"{out}/last.pt holds the last finished epoch: `samtl train --out {out} --resume` continues the run."
+        return (f"No epoch had finished ({out} has no last.pt), so the run cannot be resumed: run the same command "
+                "again to start it afresh.")
+    if args.command == "experiment":
+        return (f"Run the same command again: the finished runs in {args.out} are reused, and a run with a last.pt "
+                "continues from its last finished epoch.")
+    return ""
+
+
 def _run(args: argparse.Namespace) -> int:
     """Run the chosen subcommand under the CLI's one error path (see `main`)."""
     try:
@@ -495,8 +564,7 @@ def _run(args: argparse.Namespace) -> int:
               "that the disk has space.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("samtl: interrupted. A training run continues with --resume; its last finished epoch is on disk.",
-              file=sys.stderr)
+        print(f"samtl: interrupted. {_after_interrupt(args)}".rstrip(), file=sys.stderr)
         return 130
     except Exception as err:
         if args.debug:

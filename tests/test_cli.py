@@ -1,5 +1,7 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,7 +173,17 @@ def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, m
 
 @pytest.mark.parametrize("argv, says", [
     (["--device", "cuda"], "--device cuda: PyTorch"),
-    (["--device", "gpu"], "--device 'gpu' is not a device name: use auto, cpu, cuda, cuda:N or mps"),
+    (["--device", "gpu"], "argument --device: 'gpu' is not a device name: use auto, cpu, cuda, cuda:N (N = 0, 1, "
+                          "...) or mps"),
+    (["--device", "meta"], "argument --device: 'meta' is not a device name: use auto, cpu, cuda"),  # torch knows it
+    (["--device", "xla"], "argument --device: 'xla' is not a device name: use auto, cpu, cuda"),
+    (["--size", "5000"], "argument --size: 5000 pixels is more than the largest side samtl trains or draws, 4096 "
+                         "(larger images do not fit in memory); give at most 4096"),
+    (["--size", "64", "4097"], "argument --size: 4097 pixels is more than the largest side"),
+    (["--threads", "100000"], "argument --threads: 100000 threads is more than "),
+    (["--data", "magnetic-tile", "--n-train", "64"], "samtl: error: --n-train 64: synthetic data only, and samtl "
+                                                     "train here reads magnetic-tile, whose splits are fixed"),
+    (["--data", "ksdd2", "--n-train", "8", "--n-eval", "4"], "--n-train 8, --n-eval 4: synthetic data only"),
     (["--encoder", "resnet"], "argument --encoder: invalid choice: 'resnet'"),
     (["--seed", "-1"], "argument --seed: -1 is below the smallest sensible value, 0"),
     (["--size", "32", "40", "48"], "argument --size: give one side (N) or two (H W), not 3 values"),
@@ -183,6 +195,7 @@ def test_real_data_without_a_recipe_get_their_default_recipe(tmp_path, capsys, m
 ])
 def test_options_a_user_gets_wrong_are_one_line_errors(tmp_path, capsys, monkeypatch, argv, says):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "no-data"))  # never train on real data here
     try:
         code = main(["train", *argv, "--out", str(tmp_path / "run")])
     except SystemExit as stop:  # argparse's errors exit from parse_args
@@ -273,3 +286,74 @@ def test_experiment_refuses_a_seed_given_twice(tmp_path, capsys):
     with pytest.raises(DataError, match=r"give 1, 2 more than once.*--seeds 2 1 \(seeds=\(2, 1\)"):
         run_experiment("cpu", out, seeds=(2, 1, 2, 1, 1), datasets=("synthetic",))
     assert not out.exists()
+
+
+def test_bounds_of_size_threads_and_device_hold_in_every_command(tmp_path, capsys):
+    """The largest side (4096) and thread count (4 x the cores, at most 256) are accepted, one more is refused,
+    by every command that takes them; device names are auto, cpu, cuda, cuda:N and mps, nothing else torch knows."""
+    from samtl_lite.cli import THREAD_LIMIT, build_parser
+
+    assert THREAD_LIMIT == min(4 * len(os.sched_getaffinity(0)), 256)
+    parse = build_parser().parse_args
+    ok = parse(["train", "--out", "x", "--size", "4096", "8", "--threads", str(THREAD_LIMIT), "--device", "cuda:12"])
+    assert (ok.size, ok.threads, ok.device) == ([4096, 8], THREAD_LIMIT, "cuda:12")
+    assert parse(["predict", "--checkpoint", "c", "--out", "o", "x.png", "--device", "mps"]).device == "mps"
+    refused = [["demo", "--size", "4097"], ["demo", "--threads", str(THREAD_LIMIT + 1)],
+               ["experiment", "--size", "4097"], ["experiment", "--threads", str(THREAD_LIMIT + 1)],
+               ["data", "synth", "--out", "o", "--size", "4097"], ["data", "bench", "--sizes", "64", "4097"],
+               ["evaluate", "--checkpoint", "c", "--size", "4097"],
+               ["evaluate", "--checkpoint", "c", "--device", "hip"],
+               ["predict", "--checkpoint", "c", "--out", "o", "x.png", "--device", "cuda:x"],
+               ["train", "--out", "x", "--device", "cpu:0"]]
+    for argv in refused:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith("samtl: error: ") and err.count("\n") == 1, argv
+        assert "is more than" in err or "is not a device name: use auto, cpu, cuda, cuda:N" in err, argv
+    help_text = subprocess.run([sys.executable, "-m", "samtl_lite.cli", "train", "--help"], capture_output=True,
+                               text=True).stdout
+    assert f"at most {THREAD_LIMIT}, 4 x the cores up to 256" in " ".join(help_text.split())
+
+
+def test_experiment_offers_only_the_datasets_it_has_recipes_for(tmp_path, capsys, monkeypatch):
+    """ksdd2 was offered and then failed with 'This is a bug' (no recipe for it); --n-train with real data only
+    would be ignored. Both are refused before the output folder is made."""
+    monkeypatch.setenv("SAMTL_DATA_DIR", str(tmp_path / "no-data"))
+    out = tmp_path / "exp"
+    with pytest.raises(SystemExit) as stop:
+        main(["experiment", "--out", str(out), "--datasets", "ksdd2", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "argument --datasets: invalid choice: 'ksdd2' (choose from " \
+        "synthetic, magnetic-tile)" in err.replace("'synthetic', 'magnetic-tile'", "synthetic, magnetic-tile")
+    assert main(["experiment", "--out", str(out), "--datasets", "magnetic-tile", "--n-eval", "16"]) == 2
+    assert capsys.readouterr().err == ("samtl: error: --n-eval 16: synthetic data only, and samtl experiment here "
+                                       "reads magnetic-tile, whose splits are fixed by the dataset, so the run would "
+                                       "use all of them. Drop it; nothing was written.\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("epochs_done", [0, 1])
+def test_ctrl_c_says_resume_only_when_a_last_checkpoint_exists(tmp_path, capsys, monkeypatch, epochs_done):
+    """Interrupted in epoch 1 there is no last.pt and --resume would be refused: the message says to start again.
+    After a finished epoch it names the command that continues the run."""
+    import samtl_lite.engine as engine
+
+    out = tmp_path / "run"
+
+    def interrupted(config, folder, **_):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        if epochs_done:
+            (folder / "last.pt").write_bytes(b"")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "train_and_evaluate", lambda config, folder, **kw: interrupted(config, Path(folder)))
+    assert main(["train", "--out", str(out), "--epochs", "2", "--no-progress"]) == 130
+    err = capsys.readouterr().err
+    if epochs_done:
+        assert err == f"samtl: interrupted. {out}/last.pt holds the last finished epoch: `samtl train --out {out} " \
+            "--resume` continues the run.\n"
+    else:
+        assert err == f"samtl: interrupted. No epoch had finished ({out} has no last.pt), so the run cannot be " \
+            "resumed: run the same command again to start it afresh.\n"
