@@ -336,15 +336,34 @@ def _flag(p: argparse.ArgumentParser, name: str, dest: str, value: bool, help: s
     p.add_argument(name, dest=dest, action="store_const", const=value, help=help)
 
 
+class _OldSpelling(argparse.Action):
+    """An option's former name: stores the value as the new one does and warns once that it is renamed."""
+
+    def __init__(self, *args: Any, new: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        warnings.warn(f"{option_string} is now {self.new} (in evaluate and predict, --mask-threshold is the "
+                      f"probability that makes a mask pixel defect); the old spelling will go", FutureWarning,
+                      stacklevel=2)
+        setattr(namespace, self.dest, values)
+
+
 def _mask_file_options(p: argparse.ArgumentParser, threshold: bool = True) -> None:
-    """How mask files are read; `evaluate` leaves out --mask-threshold, which there is the model's threshold."""
+    """How mask files are read; `evaluate` leaves out --mask-level, the grey level that binarises mask files."""
     p.add_argument("--mask-suffix", help="--data folder: mask of images/x.png is masks/x<SUFFIX>.<ext>; images and "
                    "masks may share a folder when the suffix tells them apart (e.g. _GT)")
     p.add_argument("--missing-mask", choices=("error", "empty"), help="--data folder: an image without a mask "
                    "is an error (default) or defect-free")
     if threshold:
-        p.add_argument("--mask-threshold", type=at_least(1e-12, float),
-                       help="mask files: defect where value >= this (default: any non-zero value)")
+        level = at_least(1e-12, float)
+        p.add_argument("--mask-level", dest="mask_threshold", type=level, help="mask files: a pixel is defect where "
+                       "its value is at least this grey level, e.g. 128 for anti-aliased masks (default: any "
+                       "non-zero value)")
+        p.add_argument("--mask-threshold", dest="mask_threshold", type=level, action=_OldSpelling,
+                       new="--mask-level", help=argparse.SUPPRESS)
 
 
 def _method_options(p: argparse.ArgumentParser) -> None:
@@ -522,7 +541,6 @@ def main(argv: list[str] | None = None) -> int:
     read-only folder) prints `samtl: error: <what, which file, the fix>` and returns 2; anything else
     says where to report it and keeps its traceback behind `--debug`."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     said: set[str] = set()
 
     def show(message: Warning | str, *_: Any, **__: Any) -> None:
@@ -534,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with warnings.catch_warnings():  # restores Python's own printing when main returns
         warnings.showwarning = show
+        args = parser.parse_args(argv)  # inside: a renamed option's warning reads like the others
         return _run(args)
 
 

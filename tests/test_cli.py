@@ -54,6 +54,28 @@ def test_info_on_a_folder_and_clear_error_for_missing_data(tmp_path, capsys, mon
     assert "get_ksdd2.py" in capsys.readouterr().err
 
 
+def test_mask_files_are_binarised_by_mask_level_and_the_old_spelling_still_works_with_a_warning(tmp_path, capsys):
+    """--mask-level is the grey level that makes a mask file's pixel defect; --mask-threshold, its old name in
+    train and data info, means a probability in evaluate and predict, so there it is kept only as a warned alias."""
+    from conftest import square_mask, write_gray
+
+    halo = np.maximum(square_mask(16, 16, (2, 2, 10, 10)) // 255 * 100, square_mask(16, 16, (4, 4, 8, 8)))
+    for i, mask in enumerate((square_mask(16, 16, None), halo)):  # a clean mask; a 4x4 defect in a halo at 100
+        write_gray(tmp_path / "images" / f"p{i}.png", np.full((16, 16), 90))
+        write_gray(tmp_path / "masks" / f"p{i}.png", mask)
+    folder = ["data", "info", "folder", "--images", str(tmp_path / "images"), "--masks", str(tmp_path / "masks")]
+    assert main(folder) == 0
+    anything = capsys.readouterr().out  # any non-zero value: the 8x8 halo is defect
+    assert main([*folder, "--mask-level", "128"]) == 0
+    new = capsys.readouterr()
+    assert "2 samples, 1 defective" in new.out and "warning" not in new.err and new.out != anything  # the core
+    assert main([*folder, "--mask-threshold", "128"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out
+    assert "samtl: warning: --mask-threshold is now --mask-level" in old.err
+    assert "--mask-threshold" not in main.__globals__["build_parser"]().format_help()
+
+
 def test_default_real_recipe_takes_the_shape_of_the_data(tmp_path, capsys, monkeypatch):
     """real-cpu's 160 x 160 pixels become [272, 96] for parts 2.7x taller than wide (KolektorSDD2's shape): each
     side a multiple of 16, the pixel count within a few percent; --size and named recipes keep their own."""

@@ -40,7 +40,7 @@ def test_sixteen_bit_masks_with_small_values(tmp_path):
 
 def test_label_map_mask_is_an_error_naming_the_file(tmp_path):
     path = write_gray(tmp_path / "labels.png", np.array([[0, 1, 2, 3]]))
-    with pytest.raises(DataError, match=r"labels.png: mask values \[1, 2, 3\].*label map.*--mask-threshold"):
+    with pytest.raises(DataError, match=r"labels.png: mask values \[1, 2, 3\].*label map.*--mask-level"):
         load_mask(path)
     assert load_mask(path, threshold=2)[0, 0].tolist() == [0, 0, 1, 1]  # the user said which values are defect
     few_large = write_gray(tmp_path / "edge.png", np.array([[0, 40, 255, 255]]))  # an anti-aliased edge

@@ -315,7 +315,7 @@ def test_jpeg_masks_warn_unless_a_threshold_is_given(tmp_path):
         ImageMaskFolder(tmp_path / "images", tmp_path / "masks")
     assert [str(w.message) for w in caught] == [
         f"{tmp_path / 'masks'}: 3 masks are JPEG files (first: a.jpg), whose compression noise reads as defect, "
-        "since any non-zero pixel is. Save the masks as PNG, or pass mask_threshold=128 (--mask-threshold 128) to "
+        "since any non-zero pixel is. Save the masks as PNG, or pass mask_threshold=128 (--mask-level 128) to "
         "count only the bright pixels."]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

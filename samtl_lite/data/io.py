@@ -173,7 +173,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
     if threshold is not None and not threshold > 0:
         raise DataError(
             f"{path}: mask_threshold must be > 0 (defect = value >= threshold, in the file's units, e.g. "
-            f"128 for 0..255 masks), got {threshold}. Pass a positive --mask-threshold, or none for value > 0."
+            f"128 for 0..255 masks), got {threshold}. Pass a positive --mask-level, or none for value > 0."
         )
     arr = _mask_channel(_open(path), path)
     if arr.ndim != 2:
@@ -184,7 +184,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
             raise DataError(
                 f"{path}: mask values {values[:8].tolist()} are several small integers, which looks like a "
                 "multi-class label map, not a binary defect mask. Convert it to 0/255 (defect = 255), or pass "
-                "a mask threshold (--mask-threshold) saying which values are defect."
+                "a mask level (--mask-level) saying which values are defect."
             )
         binary = arr > 0
     else:
@@ -192,7 +192,7 @@ def load_mask(path: str | Path, threshold: float | None = None) -> torch.Tensor:
         if len(values) and not binary.any():
             raise DataError(
                 f"{path}: mask values go up to {values.max()}, all below mask_threshold {threshold}, so its "
-                "defect would vanish. Lower --mask-threshold to the file's units (e.g. 1 for 0/1 masks)."
+                "defect would vanish. Lower --mask-level to the file's units (e.g. 1 for 0/1 masks)."
             )
     return torch.from_numpy(binary[None].astype(np.float32))
 

@@ -430,7 +430,7 @@ def _warn_jpeg_masks(masks: list[Path], masks_dir: str | Path | None) -> None:
         warnings.warn(
             f"{masks_dir}: {len(jpeg)} masks are JPEG files (first: {jpeg[0]}), whose compression noise reads as "
             "defect, since any non-zero pixel is. Save the masks as PNG, or pass mask_threshold=128 "
-            "(--mask-threshold 128) to count only the bright pixels.",
+            "(--mask-level 128) to count only the bright pixels.",
             stacklevel=3,
         )
 
