@@ -25,6 +25,13 @@ from samtl_lite.data import (
 from samtl_lite.data.stats import dataset_summary, format_summary, image_shapes, median_shape
 
 
+def refuses_each(csv, cases: dict[str, str], images, masks) -> None:
+    """Each split CSV text in `cases` is refused with a DataError matching its message."""
+    for text, message in cases.items():
+        csv.write_text(text)
+        with pytest.raises(DataError, match=message):
+            get_splits("folder", 16, False, images, masks, split_csv=csv)
+
 def names_of(split):
     return [split.dataset.samples[i].image.name for i in split.indices]
 
@@ -113,10 +120,7 @@ def test_split_csv_fixes_the_split_and_names_bad_rows(tmp_path):
         "file,split\na.png,train\nb.png,val\nc.png,test\n": r"split.csv: 1 images are not listed \(first: d.png\)",
         "file,split\na.png,train\nb.png,train\nc.png,test\nd.png,test\n": r"the val split would be empty",
     }
-    for text, message in cases.items():
-        csv.write_text(text)
-        with pytest.raises(DataError, match=message):
-            get_splits("folder", 16, False, images, masks, split_csv=csv)
+    refuses_each(csv, cases, images, masks)
     with pytest.raises(DataError, match="either a group regex or a split CSV"):
         get_splits("folder", 16, False, images, masks, split_csv=csv, group="x")
 
@@ -302,10 +306,7 @@ def test_split_csv_rows_the_csv_module_cannot_read_name_the_row_and_the_fix(tmp_
         "\n\nfile,split\n\na.png,train\n\nb.png,training\n": r"row 7: split 'training' is not train, val or test",
         "": r"split.csv: the file is empty, but its first row must name the columns file,split",
     }
-    for text, message in cases.items():
-        csv.write_text(text)
-        with pytest.raises(DataError, match=message):
-            get_splits("folder", 16, False, images, masks, split_csv=csv)
+    refuses_each(csv, cases, images, masks)
     csv.write_text('\nfile,split,note\na.png,train,\nb.png,val,from line 2\n"c.png",test\nd.png,train,,\n')
     splits = get_splits("folder", 16, False, images, masks, split_csv=csv)  # blank lines, notes, empty trailing cells
     assert tuple(names_of(s) for s in splits) == (["a.png", "d.png"], ["b.png"], ["c.png"])
