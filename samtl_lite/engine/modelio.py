@@ -32,6 +32,12 @@ def build_from_config(config: TrainConfig) -> nn.Module:
 CHECKPOINT_FIX = "Use a checkpoint written by samtl train, or retrain."
 
 
+def _unbuildable(path: str | Path, err: Exception) -> CheckpointError:
+    """The error for a checkpoint whose config or weights fail to make a model, with the first line of why."""
+    return CheckpointError(f"{path}: its weights and config do not describe a model this version can build "
+                           f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). {CHECKPOINT_FIX}")
+
+
 def _whole(value: Any, low: int) -> bool:
     """An integer (not a bool) of at least `low`."""
     return isinstance(value, Integral) and not isinstance(value, bool) and value >= low
@@ -97,9 +103,7 @@ def _checked_config(state: dict[str, Any], path: str | Path) -> TrainConfig:
     try:
         return TrainConfig.from_dict(config)  # type: ignore[arg-type]
     except (TypeError, ValueError, AttributeError) as err:
-        raise CheckpointError(f"{path}: its weights and config do not describe a model this version can build "
-                              f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). "
-                              f"{CHECKPOINT_FIX}") from None
+        raise _unbuildable(path, err) from None
 
 
 def _check_finite_weights(model: nn.Module, path: str | Path) -> None:
@@ -143,8 +147,6 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
         model = build_from_config(config)
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as err:
-        raise CheckpointError(f"{path}: its weights and config do not describe a model this version can build "
-                              f"({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). "
-                              f"{CHECKPOINT_FIX}") from None
+        raise _unbuildable(path, err) from None
     _check_finite_weights(model, path)
     return model.to(device).eval(), config, state
